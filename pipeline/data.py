@@ -1,0 +1,127 @@
+"""Datasets as uint8 tensors: load a source, split it stratified and seeded, compute stats.
+
+Whatever the source, the prepared form is the same: one uint8 tensor N x C x H x W and one
+int64 label tensor per split, the class names, and per-channel mean/std of the training
+split only (scaled to [0, 1]), saved in files that `torch.load(..., weights_only=True)` reads.
+The trainer keeps a split on the device as it is and slices batches out of it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from pipeline.errors import UserError
+from pipeline.fileio import load_torch, save_torch, write_json
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # uint8, N x C x H x W
+    labels: torch.Tensor  # int64, N
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    train: Split
+    val: Split
+    test: Split
+    class_names: list[str]
+    mean: list[float]
+    std: list[float]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """scikit-learn's embedded 8x8 digits (values 0..16) as uint8 1x8x8 images."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
+    return images, bunch.target.astype(np.int64), [str(name) for name in bunch.target_names]
+
+
+SOURCES = {"digits": load_digits}
+
+
+def split_dataset(
+    images: np.ndarray, labels: np.ndarray, class_names: list[str], val_fraction: float, test_fraction: float, seed: int
+) -> PreparedData:
+    """Stratified, seeded train/val/test split; mean/std from the training split only."""
+    index = np.arange(len(labels))
+    rest, test = train_test_split(index, test_size=test_fraction, stratify=labels, random_state=seed)
+    val_share = val_fraction / (1.0 - test_fraction)
+    train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=seed)
+
+    def split(idx: np.ndarray) -> Split:
+        idx = np.sort(idx)
+        return Split(torch.from_numpy(np.ascontiguousarray(images[idx])), torch.from_numpy(labels[idx]))
+
+    train_split = split(train)
+    pixels = train_split.images.double().div(255.0)
+    mean = pixels.mean(dim=(0, 2, 3)).tolist()
+    std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    return PreparedData(train_split, split(val), split(test), class_names, mean, std)
+
+
+def prepare(dataset: str, val_fraction: float, test_fraction: float, seed: int) -> PreparedData:
+    if dataset not in SOURCES:
+        raise UserError(f"data.dataset: unknown dataset '{dataset}'; allowed: {', '.join(SOURCES)}")
+    images, labels, class_names = SOURCES[dataset]()
+    return split_dataset(images, labels, class_names, val_fraction, test_fraction, seed)
+
+
+SPLITS = ("train", "val", "test")
+
+
+def save_prepared(data: PreparedData, folder: Path) -> None:
+    folder = Path(folder)
+    for name in SPLITS:
+        split = getattr(data, name)
+        save_torch(folder / f"{name}.pt", {"images": split.images, "labels": split.labels})
+    write_json(
+        folder / "meta.json",
+        {
+            "class_names": data.class_names,
+            "mean": data.mean,
+            "std": data.std,
+            "input_shape": list(data.input_shape),
+            "sizes": {name: len(getattr(data, name)) for name in SPLITS},
+        },
+    )
+
+
+def load_prepared(folder: Path) -> PreparedData:
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{meta_path}: not found; run the data stage first (dvc repro data)") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"{meta_path}: not valid JSON ({err})") from None
+    splits = {}
+    for name in SPLITS:
+        path = folder / f"{name}.pt"
+        raw = load_torch(path)
+        if not isinstance(raw, dict) or not {"images", "labels"} <= set(raw):
+            raise UserError(f"{path}: expected a dict with 'images' and 'labels' tensors")
+        images, labels = raw["images"], raw["labels"]
+        if images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(labels):
+            raise UserError(f"{path}: expected uint8 images N x C x H x W with one label each")
+        splits[name] = Split(images, labels.long())
+    return PreparedData(splits["train"], splits["val"], splits["test"], meta["class_names"], meta["mean"], meta["std"])

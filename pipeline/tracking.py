@@ -1,0 +1,195 @@
+"""Every MLflow call of the pipeline, and nothing else.
+
+Layout (see DESIGN.md): one experiment per project; one parent run per pipeline execution
+carrying all of params.yaml, the git commit and a params hash; one nested run per stage;
+under `search`, one nested run per evaluated individual. DVC runs each stage in its own
+process, so a stage finds its execution's parent run by tags (params hash, commit, DVC
+experiment name) among runs still RUNNING; `evaluate`, the last stage, closes it, and a stage
+that fails or is interrupted closes it as FAILED or KILLED.
+
+The default store is `sqlite:///mlflow.db` at the project root with artifacts in
+`mlartifacts/`; `mlflow.tracking_uri` in params.yaml, or `MLFLOW_TRACKING_URI` (which wins),
+points elsewhere, such as a team server.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipeline.errors import UserError
+from pipeline.params import Params
+
+LAST_STAGE = "evaluate"
+PARENT_TAG = "automl.pipeline"
+
+
+def tracking_uri(params: Params, root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or params.mlflow.tracking_uri or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists become JSON text (MLflow params are strings)."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    value = json.dumps(data) if isinstance(data, (list, dict)) else data
+    return {prefix.rstrip("."): value}
+
+
+class StageRun:
+    """Context manager: a nested MLflow run for one stage under its execution's parent run."""
+
+    def __init__(self, stage: str, params: Params, root: Path = Path(".")):
+        self.stage, self.params, self.root = stage, params, Path(root)
+        self.client = None
+        self.parent_id = self.run_id = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> "StageRun":
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        uri = tracking_uri(self.params, self.root)
+        mlflow.set_tracking_uri(uri)
+        self.client = MlflowClient(uri)
+        try:
+            experiment = self.client.get_experiment_by_name(self.params.mlflow.experiment)
+        except Exception as err:  # the server is down, the URI is wrong, the DB is broken
+            raise UserError(f"MLflow tracking server {uri} cannot be reached ({str(err).splitlines()[0][:200]})") from None
+        if experiment is None:
+            location = (self.root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+            experiment_id = self.client.create_experiment(self.params.mlflow.experiment, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+        self.experiment_id = experiment_id
+        self.parent_id = self._find_or_start_parent()
+        run = self.client.create_run(
+            experiment_id,
+            run_name=self.stage,
+            tags={"mlflow.parentRunId": self.parent_id, "automl.stage": self.stage, **self._identity_tags()},
+        )
+        self.run_id = run.info.run_id
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        if exc_type is not None and exc is not None:
+            self.client.set_tag(self.run_id, "automl.error", str(exc)[:500] or exc_type.__name__)
+        self.client.set_terminated(self.run_id, status)
+        if status != "FINISHED" or self.stage == LAST_STAGE:
+            self.client.set_terminated(self.parent_id, status)
+        return False
+
+    def _identity_tags(self) -> dict[str, str]:
+        return {
+            "automl.params_hash": self.params.section_hash(),
+            "mlflow.source.git.commit": git_commit(self.root),
+            "automl.dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        }
+
+    def _find_or_start_parent(self) -> str:
+        tags = self._identity_tags()
+        query = " and ".join(
+            [f"tags.`{PARENT_TAG}` = 'true'", "attributes.status = 'RUNNING'"]
+            + [f"tags.`{key}` = '{value}'" for key, value in tags.items() if value]
+        )
+        found = self.client.search_runs([self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+        if found:
+            return found[0].info.run_id
+        run = self.client.create_run(self.experiment_id, run_name="pipeline", tags={PARENT_TAG: "true", **tags})
+        self._log_params(run.info.run_id, flatten(self.params.raw))
+        return run.info.run_id
+
+    # -- logging ---------------------------------------------------------------------------
+    def _log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in values.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def log_params(self, values: Mapping[str, Any]) -> None:
+        self._log_params(self.run_id, values)
+
+    def log_metrics(self, values: Mapping[str, float], step: int = 0, run_id: str | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items() if isinstance(v, (int, float))]
+        self.client.log_batch(run_id or self.run_id, metrics=metrics)
+
+    def log_curve(self, records: list[Mapping[str, float]], step_key: str = "epoch", run_id: str | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(k, float(v), now, int(record[step_key]))
+            for record in records
+            for k, v in record.items()
+            if k != step_key
+        ]
+        for start in range(0, len(metrics), 900):
+            self.client.log_batch(run_id or self.run_id, metrics=metrics[start : start + 900])
+
+    def set_tags(self, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_individual(self, generation: int, index: int, genome: Mapping, result) -> None:
+        """One nested run under this stage for an evaluated individual of the search."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = {"mlflow.parentRunId": self.run_id, "automl.generation": str(generation), "automl.genome_key": result.key[:64]}
+        if result.failure:
+            tags.update({"failure_reason": result.failure, "failure_detail": result.detail[:500]})
+        run = self.client.create_run(self.experiment_id, run_name=f"gen{generation}-{index}", tags=tags)
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric("val_accuracy", result.val_accuracy, now, 0),
+            Metric("params", result.params, now, 0),
+            Metric("seconds", result.seconds, now, 0),
+        ]
+        if not result.failure:
+            metrics.append(Metric("val_loss", result.val_loss, now, 0))
+        for record in result.curve:
+            for key in ("train_loss", "val_loss", "val_accuracy"):
+                metrics.append(Metric(f"curve.{key}", record[key], now, record["epoch"]))
+        params = [Param(k, str(v)) for k, v in genome.items()] + [Param("epochs", str(result.epochs))]
+        self.client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("automl.kind", "individual")])
+        self.client.set_terminated(run.info.run_id, "FAILED" if result.failure else "FINISHED")
+
+    def log_model(self, model, name: str, example, registered_name: str | None = None) -> None:
+        """Log a torch model as an MLflow model (and register it when a name is given)."""
+        import mlflow
+        import mlflow.pytorch
+
+        with mlflow.start_run(run_id=self.run_id):
+            mlflow.pytorch.log_model(
+                model,
+                name=name,
+                input_example=example,
+                registered_model_name=registered_name,
+                pip_requirements=["torch", "torchvision"],
+            )

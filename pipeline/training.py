@@ -1,0 +1,136 @@
+"""The candidate trainer: whole splits as tensors on the device, no per-sample DataLoader.
+
+Batches are index slices of a seeded permutation; augmentation runs on the batch on the
+device; the loss is summed on the device and read once per epoch, so a CUDA epoch has no
+host sync inside it. A NaN/inf loss or a too-large network raises `CandidateFailure` with a
+reason the search records. `fit` is deterministic on CPU for a given seed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.augment import AUGMENTATIONS
+from pipeline.data import PreparedData, Split
+from pipeline.errors import CandidateFailure
+from pipeline.losses import LOSSES
+from pipeline.model import InvalidArchitecture, Net, build_model, count_parameters
+from pipeline.optim import Schedule, make_optimizer
+from pipeline.runtime import autocast
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass
+class FitResult:
+    val_accuracy: float
+    val_loss: float
+    params: int
+    epochs: list[EpochRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def to_inputs(images: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float 0..1; the model's own Normalize does the rest."""
+    return images.float().div_(255.0)
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 1024) -> torch.Tensor:
+    """Logits for uint8 images, in eval mode, batched; returned on the CPU as float32."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch):
+        chunk = to_inputs(images[start : start + batch].to(device, non_blocking=True))
+        outputs.append(model(chunk).float())
+    return torch.cat(outputs).cpu() if outputs else torch.empty(0)
+
+
+def evaluate_split(model: torch.nn.Module, split: Split, device: torch.device) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) on a split; cross-entropy whatever the training loss,
+    so candidates trained with different criteria are compared on one scale."""
+    logits = predict_logits(model, split.images, device)
+    labels = split.labels
+    accuracy = (logits.argmax(1) == labels).float().mean().item()
+    loss = F.cross_entropy(logits, labels).item()
+    return accuracy, loss
+
+
+def fit(
+    genome: Mapping,
+    data: PreparedData,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    *,
+    bf16: bool = False,
+    max_params: int | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> tuple[Net, FitResult]:
+    """Train `genome` for `epochs` on data.train, scoring on data.val after every epoch."""
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    try:
+        model = build_model(genome, data.input_shape, data.num_classes, data.mean, data.std)
+    except InvalidArchitecture as err:
+        raise CandidateFailure("invalid_architecture", str(err)) from None
+    params = count_parameters(model)
+    if max_params is not None and params > max_params:
+        raise CandidateFailure("too_large", f"{params} parameters > search.max_params {max_params}")
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(genome, model.parameters())
+    train_x = data.train.images.to(device)
+    train_y = data.train.labels.to(device)
+    count = len(train_y)
+    batch_size = min(genome["batch_size"], count)
+    steps = count // batch_size
+    schedule = Schedule(genome, optimizer, epochs, steps)
+    criterion = LOSSES[genome["loss"]]
+    augment = AUGMENTATIONS[genome["augment"]]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    result = FitResult(val_accuracy=0.0, val_loss=math.inf, params=params)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(count, device=device, generator=generator)
+        total = torch.zeros((), device=device)
+        for step in range(steps):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            inputs = augment(to_inputs(train_x[index]), generator)
+            if device.type == "cuda":
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast(device, bf16):
+                embedding = model.embed(inputs)
+                logits = model.classifier(embedding)
+            loss = criterion(logits.float(), train_y[index], embedding.float(), genome)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.after_batch()
+            total += loss.detach()
+        train_loss = total.item() / steps
+        if not math.isfinite(train_loss):
+            raise CandidateFailure("nan_loss", f"training loss became {train_loss} in epoch {epoch}")
+        val_accuracy, val_loss = evaluate_split(model, data.val, device)
+        if not math.isfinite(val_loss):
+            raise CandidateFailure("nan_loss", f"validation loss became {val_loss} in epoch {epoch}")
+        schedule.after_epoch(val_loss)
+        record = EpochRecord(epoch, train_loss, val_loss, val_accuracy)
+        result.epochs.append(record)
+        if on_epoch:
+            on_epoch(record)
+    result.val_accuracy, result.val_loss = result.epochs[-1].val_accuracy, result.epochs[-1].val_loss
+    result.seconds = time.perf_counter() - started
+    return model, result

@@ -1,0 +1,13 @@
+"""The paths dvc.yaml declares, in one place (relative to the project root)."""
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+SEARCH = Path("search")
+BEST = SEARCH / "best.yaml"
+HISTORY = SEARCH / "history.csv"
+HALL_OF_FAME = SEARCH / "hall_of_fame.yaml"
+MODELS = Path("models")
+MODEL = MODELS / "model.pt"
+FUSED = MODELS / "fused.pt"
+METRICS = Path("metrics")
+PLOTS = METRICS / "plots"
