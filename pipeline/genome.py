@@ -98,7 +98,8 @@ def mutate_genome(
     """Each unpinned gene mutates with probability `indpb`; at least one always does, so a
     mutant is never a silent copy."""
     out = dict(genome)
-    free = [name for name, gene in space.genes if not gene.pinned]
+    active = active_genes(genome)
+    free = [name for name, gene in space.genes if not gene.pinned and name in active]
     changed = False
     for name in free:
         if rng.random() < indpb:

@@ -130,6 +130,19 @@ def run_ga(
         if on_generation:
             on_generation(entry)
 
+    def make_novel(offspring, tries=3):
+        """Re-mutate offspring that repeat a trained or sibling genome, so each generation
+        spends its budget on new candidates instead of memo hits (less premature convergence)."""
+        seen = set()
+        for ind in offspring:
+            for _ in range(tries):
+                key = genome_key(from_list(ind, space))
+                if key not in memo and key not in seen:
+                    break
+                toolbox.mutate(ind)
+                del ind.fitness.values
+            seen.add(genome_key(from_list(ind, space)))
+
     population = toolbox.population(n=settings.population)
     results, seconds = evaluate(population, 0)
     hall.update(population)
@@ -137,6 +150,7 @@ def run_ga(
     for generation in range(1, settings.generations + 1):
         parents = toolbox.select(population, len(population))
         offspring = algorithms.varAnd(parents, toolbox, settings.crossover, settings.mutation)
+        make_novel(offspring)
         results, seconds = evaluate(offspring, generation)
         hall.update(offspring)
         population = tools.selBest(population + offspring, settings.population)

@@ -148,7 +148,7 @@ GENE_CATALOG: dict[str, GeneDef] = {
     "batch_size": GeneDef("int", 64, 1, 8192),
     "scheduler": GeneDef("name", "none", names=tuple(tables.SCHEDULERS)),
     "lambda_schedule": GeneDef("name", "warmup_linear", names=tuple(tables.LAMBDA_SCHEDULES), why="used by scheduler `lambda`"),
-    "loss": GeneDef("name", "cross_entropy", names=tuple(tables.LOSSES) + tuple(tables.REFUSED_LOSSES)),
+    "loss": GeneDef("name", "cross_entropy", names=tuple(tables.LOSSES)),
     "label_smoothing": GeneDef("float", 0.0, 0.0, 0.5, why="used by loss `cross_entropy`"),
     "augment": GeneDef("name", "none", names=tuple(tables.AUGMENTATIONS)),
 }
@@ -189,9 +189,9 @@ def check_value(key: str, definition: GeneDef, value: Any) -> Any:
             raise ConfigError(f"{key}: expected true or false, got {_describe_value(value)}")
         return value
     if definition.kind == "name":
+        if isinstance(value, str) and value in tables.REFUSED_LOSSES and key.split(".")[-1] == "loss":
+            raise ConfigError(f"{key}: '{value}' is refused: {tables.REFUSED_LOSSES[value]}")
         if value not in definition.names or isinstance(value, bool):
-            if value in tables.REFUSED_LOSSES:
-                raise ConfigError(f"{key}: '{value}' is refused: {tables.REFUSED_LOSSES[value]}")
             raise ConfigError(
                 f"{key}: unknown choice {_describe_value(value)}; allowed: {', '.join(map(str, definition.names))}"
             )

@@ -1,0 +1,118 @@
+"""params.yaml loading: the default file, and one test per kind of error."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline.errors import ConfigError
+from pipeline.params import load_params, params_from_dict
+from pipeline.space import Choice, FloatRange, IntRange
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def default_raw() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_default_params_load_into_typed_sections(default_raw):
+    params = load_params(ROOT / "params.yaml")
+    assert params.seed == 0
+    assert params.data.dataset == "digits"
+    assert params.search.population == default_raw["search"]["population"]
+    assert params.train.epochs == default_raw["train"]["epochs"]
+    assert params.space["width"] == IntRange(16, 96)
+    assert params.space["lr"] == FloatRange(1e-4, 1e-1, log=True)
+    assert params.space["kernel"] == Choice((3, 5))
+
+
+def test_one_element_list_pins_a_gene_and_absent_genes_are_pinned_to_default():
+    params = params_from_dict({"space": {"optimizer": ["adagrad"]}})
+    assert params.space["optimizer"].pinned and params.space["optimizer"].options == ("adagrad",)
+    assert params.space["norm"] == Choice(("batch",))
+
+
+def test_float_written_without_dot_is_accepted():
+    params = params_from_dict(yaml.safe_load("space:\n  lr: {low: 1e-4, high: 1e-1, log: true}\n"))
+    assert params.space["lr"] == FloatRange(1e-4, 1e-1, True)
+
+
+def _with(raw: dict, path: str, value):
+    raw = copy.deepcopy(raw)
+    keys = path.split(".")
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    return raw
+
+
+BAD = [
+    ("bogus", 1, "bogus: unknown key"),
+    ("search.populaton", 12, "search.populaton: unknown key"),
+    ("space.widht", {"low": 1, "high": 2}, "space.widht: unknown gene"),
+    ("search.population", "twelve", "search.population: expected an integer"),
+    ("search.population", 1.5, "search.population: expected an integer"),
+    ("search.population", True, "search.population: expected an integer"),
+    ("search.crossover", "often", "search.crossover: expected a number"),
+    ("search.crossover", 1.5, "search.crossover: 1.5 is out of range"),
+    ("search.population", 0, "search.population: 0 is out of range"),
+    ("train.epochs", -1, "train.epochs: -1 is out of range"),
+    ("data.val_fraction", 0.75, "val_fraction + test_fraction"),
+    ("data.dataset", "imagenet", "data.dataset: unknown choice 'imagenet'"),
+    ("space.width", {"low": 96, "high": 16}, "space.width: low (96) is greater than high (16)"),
+    ("space.width", {"low": 1, "high": 16}, "space.width.low: 1 is out of range"),
+    ("space.width", {"low": 16}, "space.width: missing 'high'"),
+    ("space.width", {"low": 16, "high": 32, "step": 2}, "space.width: unknown key 'step'"),
+    ("space.width", [16, "wide"], "space.width: expected an integer"),
+    ("space.kernel", [3, 4], "space.kernel: 4 is not allowed"),
+    ("space.norm", [], "space.norm: empty list of choices"),
+    ("space.norm", ["batch", "instance"], "space.norm: unknown choice 'instance'"),
+    ("space.norm", "batch", "space.norm: expected a list of names"),
+    ("space.residual", ["yes"], "space.residual: expected true or false"),
+    ("space.loss", ["cross_entropy", "ctc"], "space.loss: 'ctc' is refused"),
+    ("space.weight_decay", {"low": 0.0, "high": 0.1, "log": True}, "space.weight_decay.low: a log-scaled range needs low > 0"),
+    ("space.lr", {"low": 0.001, "high": 0.1, "log": "yes"}, "space.lr.log: expected true or false"),
+    ("space.stages", {"low": 1, "high": 3, "log": True}, "space.stages.log: log scale is only for real-valued genes"),
+    ("space.dropout", {"low": 0.0, "high": 2.0}, "space.dropout.high: 2.0 is out of range"),
+    ("space", ["width"], "space: expected a mapping"),
+    ("search", 5, "search: expected a mapping"),
+    ("mlflow.experiment", "", "mlflow.experiment: expected a non-empty string"),
+    ("runtime.device", "tpu", "runtime.device: unknown choice 'tpu'"),
+    ("seed", -3, "seed: -3 is out of range"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD, ids=[f"{p}={v!r}" for p, v, _ in BAD])
+def test_bad_value_is_one_line_naming_the_key(default_raw, path, value, message):
+    with pytest.raises(ConfigError) as caught:
+        params_from_dict(_with(default_raw, path, value))
+    text = str(caught.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_top_level_must_be_a_mapping():
+    with pytest.raises(ConfigError, match="expected a mapping of sections"):
+        params_from_dict(["seed", 0])
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 0\nsearch: {population: [\n")
+    with pytest.raises(ConfigError, match=r"params.yaml: not valid YAML at line \d"):
+        load_params(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_params_hash_changes_with_values_and_only_with_chosen_sections():
+    a = params_from_dict({"train": {"epochs": 3}, "search": {"population": 4}})
+    b = params_from_dict({"train": {"epochs": 4}, "search": {"population": 4}})
+    assert a.section_hash() != b.section_hash()
+    assert a.section_hash("search") == b.section_hash("search")
