@@ -7,6 +7,7 @@ worker count. Workers get the shared `CandidateContext` once, at start-up.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Sequence
 
@@ -61,8 +62,14 @@ class ProcessBackend:
         self.pool.shutdown(cancel_futures=True)
 
 
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def make_backend(name: str, context: CandidateContext, workers: int):
-    if name == "serial":
+    """`workers` 0 means one per available core; one worker is just the serial backend."""
+    workers = workers or available_cores()
+    if name == "serial" or workers == 1:
         return SerialBackend(context)
     if name == "processes":
         return ProcessBackend(context, workers)

@@ -71,6 +71,12 @@ class CandidateResult:
 def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> CandidateResult:
     result = CandidateResult(task.key, task.genome, task.epochs, task.seed)
     started = time.perf_counter()
+    # One thread per candidate on the CPU: float reductions then run in the same order in
+    # every backend, so results are bitwise identical whatever the worker count; parallelism
+    # comes from running candidates side by side (`search.backend: processes`).
+    threads = torch.get_num_threads()
+    if context.device == "cpu":
+        torch.set_num_threads(1)
     try:
         _, fitted = fit(
             task.genome,
@@ -92,6 +98,7 @@ def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> Candid
         result.detail = f"{type(err).__name__}: {err}".splitlines()[0][:300]
         result.detail += " @ " + traceback.extract_tb(err.__traceback__)[-1].name
     finally:
+        torch.set_num_threads(threads)
         if torch.cuda.is_available() and context.device.startswith("cuda"):
             torch.cuda.empty_cache()
     if result.failure:

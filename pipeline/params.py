@@ -49,8 +49,8 @@ class SearchParams:
     tournament: int = _spec(3, 1, 1000)
     hall_of_fame: int = _spec(5, 1, 1000)
     max_params: int = _spec(5_000_000, 1, 10**12)
-    backend: str = _spec("serial", choices=("serial", "processes"))
-    workers: int = _spec(1, 1, 1024)
+    backend: str = _spec("processes", choices=("serial", "processes"))
+    workers: int = _spec(0, 0, 1024, doc="worker processes for backend `processes`; 0 = one per available core")
 
 
 @dataclass(frozen=True)

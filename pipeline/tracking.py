@@ -192,4 +192,6 @@ class StageRun:
                 input_example=example,
                 registered_model_name=registered_name,
                 pip_requirements=["torch", "torchvision"],
+                # torch.export's format: loading it runs no pickled code (unlike the default).
+                serialization_format="pt2",
             )
