@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from pipeline.errors import UserError
 from pipeline.fileio import load_torch, save_torch, write_json
+from pipeline.sources import TORCHVISION_DATASETS, fetch_folder, load_image_folder, load_torchvision
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,6 @@ def load_digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return images, bunch.target.astype(np.int64), [str(name) for name in bunch.target_names]
 
 
-SOURCES = {"digits": load_digits}
-
-
 def split_dataset(
     images: np.ndarray, labels: np.ndarray, class_names: list[str], val_fraction: float, test_fraction: float, seed: int
 ) -> PreparedData:
@@ -72,17 +70,68 @@ def split_dataset(
         return Split(torch.from_numpy(np.ascontiguousarray(images[idx])), torch.from_numpy(labels[idx]))
 
     train_split = split(train)
-    pixels = train_split.images.double().div(255.0)
-    mean = pixels.mean(dim=(0, 2, 3)).tolist()
-    std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    mean, std = channel_stats(train_split.images)
     return PreparedData(train_split, split(val), split(test), class_names, mean, std)
 
 
-def prepare(dataset: str, val_fraction: float, test_fraction: float, seed: int) -> PreparedData:
-    if dataset not in SOURCES:
-        raise UserError(f"data.dataset: unknown dataset '{dataset}'; allowed: {', '.join(SOURCES)}")
-    images, labels, class_names = SOURCES[dataset]()
-    return split_dataset(images, labels, class_names, val_fraction, test_fraction, seed)
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1] (in chunks, for big sets)."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(images), 4096):
+        chunk = images[start : start + 4096].double().div_(255.0)
+        total += chunk.sum(dim=(0, 2, 3))
+        squares += chunk.pow(2).sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    var = (squares - count * mean.pow(2)) / max(1, count - 1)
+    return mean.tolist(), var.clamp_min(1e-6).sqrt().tolist()
+
+
+DATASETS = ("digits", "imagefolder", *TORCHVISION_DATASETS)
+
+
+def _subsample(images: np.ndarray, labels: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified, seeded subset of at most `limit` samples (0 = everything)."""
+    if not limit or limit >= len(labels):
+        return images, labels
+    keep, _ = train_test_split(np.arange(len(labels)), train_size=limit, stratify=labels, random_state=seed)
+    keep = np.sort(keep)
+    return images[keep], labels[keep]
+
+
+def _with_official_test(train, test, class_names, val_fraction, limit, seed) -> PreparedData:
+    """Keep a dataset's official test split as the test split; validation comes from train."""
+    train_images, train_labels = _subsample(*train, limit, seed)
+    test_images, test_labels = _subsample(*test, limit and max(1, limit // 5), seed)
+    fit_index, val_index = train_test_split(
+        np.arange(len(train_labels)), test_size=val_fraction, stratify=train_labels, random_state=seed
+    )
+    fit_index, val_index = np.sort(fit_index), np.sort(val_index)
+
+    def as_split(x, y):
+        return Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y)))
+
+    train_split = as_split(train_images[fit_index], train_labels[fit_index])
+    mean, std = channel_stats(train_split.images)
+    val_split = as_split(train_images[val_index], train_labels[val_index])
+    return PreparedData(train_split, val_split, as_split(test_images, test_labels), class_names, mean, std)
+
+
+def prepare(settings, seed: int, downloads: Path = Path("data/downloads")) -> PreparedData:
+    """Load the dataset that `settings` (a `DataParams`) names and split it."""
+    if settings.dataset in TORCHVISION_DATASETS:
+        train, test, names = load_torchvision(settings.dataset, Path(downloads))
+        return _with_official_test(train, test, names, settings.val_fraction, settings.max_samples, seed)
+    if settings.dataset == "imagefolder":
+        root = fetch_folder(settings.source, settings.sha256, Path(downloads))
+        images, labels, names = load_image_folder(root, settings.image_size)
+    elif settings.dataset == "digits":
+        images, labels, names = load_digits()
+    else:
+        raise UserError(f"data.dataset: unknown dataset '{settings.dataset}'; allowed: {', '.join(DATASETS)}")
+    images, labels = _subsample(images, labels, settings.max_samples, seed)
+    return split_dataset(images, labels, names, settings.val_fraction, settings.test_fraction, seed)
 
 
 SPLITS = ("train", "val", "test")

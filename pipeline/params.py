@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +27,30 @@ def _spec(default, low=None, high=None, choices=None, doc=""):
     return field(default=default, metadata={"low": low, "high": high, "choices": choices, "doc": doc})
 
 
+DATASETS = ("digits", "imagefolder", "cifar10", "cifar100", "mnist", "fashion_mnist", "kmnist", "svhn")
+
+
 @dataclass(frozen=True)
 class DataParams:
-    dataset: str = _spec("digits", choices=("digits",))
+    dataset: str = _spec("digits", choices=DATASETS)
     val_fraction: float = _spec(0.15, 0.01, 0.8)
-    test_fraction: float = _spec(0.2, 0.01, 0.8)
+    test_fraction: float = _spec(0.2, 0.01, 0.8, doc="ignored for datasets with an official test split")
+    source: str = _spec("", doc="imagefolder: a directory, a .tar/.tar.gz/.zip archive, or an https:// or file:// URL")
+    sha256: str = _spec("", doc="required for archives and URLs")
+    image_size: int = _spec(0, 0, 4096, doc="resize to a square of this side; 0 = keep (all images must match)")
+    max_samples: int = _spec(0, 0, 10**9, doc="a stratified subset of at most this many images; 0 = all")
 
     def __post_init__(self):
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ConfigError("data: val_fraction + test_fraction must be below 0.9 to leave data to train on")
+        if self.dataset == "imagefolder" and not self.source:
+            raise ConfigError("data.source: required for dataset 'imagefolder' (a directory, archive or URL)")
+        if self.sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256):
+            raise ConfigError(f"data.sha256: expected 64 hexadecimal digits, got '{self.sha256}'")
+        remote = self.source.startswith(("http://", "https://", "file://"))
+        archive = self.source.lower().endswith((".tar", ".tar.gz", ".tgz", ".zip"))
+        if self.dataset == "imagefolder" and (remote or archive) and not self.sha256:
+            raise ConfigError(f"data.sha256: required for the archive or URL '{self.source}'")
 
 
 @dataclass(frozen=True)

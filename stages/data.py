@@ -3,12 +3,12 @@ from pipeline.data import prepare, save_prepared
 from pipeline.fileio import write_json
 from pipeline.params import Params
 from pipeline.tracking import StageRun
-from stages.outputs import METRICS, PREPARED
+from stages.outputs import DOWNLOADS, METRICS, PREPARED
 
 
 def run(params: Params) -> None:
     with StageRun("data", params) as tracking:
-        data = prepare(params.data.dataset, params.data.val_fraction, params.data.test_fraction, params.seed)
+        data = prepare(params.data, params.seed, DOWNLOADS)
         save_prepared(data, PREPARED)
         summary = {
             "dataset": params.data.dataset,

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 PREPARED = Path("data/prepared")
+DOWNLOADS = Path("data/downloads")  # raw downloads and extracted archives, a cache outside DVC
 SEARCH = Path("search")
 BEST = SEARCH / "best.yaml"
 HISTORY = SEARCH / "history.csv"
