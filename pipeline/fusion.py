@@ -48,15 +48,17 @@ def fuse_model(model: nn.Module) -> tuple[nn.Module, FusionReport]:
 
 
 @torch.inference_mode()
-def latency_ms(model: nn.Module, example: torch.Tensor, repeats: int) -> float:
-    """Median wall time of one forward pass in milliseconds, after two warm-up passes."""
-    model.eval()
+def latency_ms(run, example: torch.Tensor, repeats: int) -> float:
+    """Median wall time of one call of `run` (a model or any callable) in milliseconds,
+    after two warm-up calls."""
+    if isinstance(run, nn.Module):
+        run.eval()
     for _ in range(2):
-        model(example)
+        run(example)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        model(example)
+        run(example)
         times.append(time.perf_counter() - started)
     times.sort()
     return 1000.0 * times[len(times) // 2]

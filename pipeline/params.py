@@ -84,6 +84,7 @@ class RuntimeParams:
 @dataclass(frozen=True)
 class FuseParams:
     latency_repeats: int = _spec(20, 1, 100_000)
+    export: tuple = _spec(("torchscript", "onnx"), choices=("torchscript", "onnx"))
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,15 @@ def _check_scalar(key: str, kind: type, meta: dict, value: Any) -> Any:
     return value
 
 
+def _check_list(key: str, meta: dict, value: Any) -> tuple:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a list from {', '.join(meta['choices'])}, got {_describe(value)}")
+    for item in value:
+        if not isinstance(item, str) or item not in meta["choices"]:
+            raise ConfigError(f"{key}: unknown choice {_describe(item)}; allowed: {', '.join(meta['choices'])}")
+    return tuple(dict.fromkeys(value))
+
+
 def _build_section(cls: type, raw: Any, prefix: str):
     if raw is None:
         raw = {}
@@ -159,7 +169,9 @@ def _build_section(cls: type, raw: Any, prefix: str):
             continue
         key = f"{prefix}.{name}" if prefix else name
         kind = hints[name]
-        if kind is SearchSpace:
+        if kind is tuple:
+            values[name] = _check_list(key, f.metadata, raw[name])
+        elif kind is SearchSpace:
             values[name] = build_space(raw[name])
         elif dataclasses.is_dataclass(kind):
             values[name] = _build_section(kind, raw[name], key)

@@ -13,14 +13,18 @@ points elsewhere, such as a team server.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.errors import UserError
+from pipeline.interrupts import critical
 from pipeline.params import Params
 
 LAST_STAGE = "evaluate"
@@ -50,6 +54,50 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
+def shielded(method):
+    """Run an MLflow write inside `interrupts.critical()` and retry it while SQLite reports
+    'database is locked' (another experiment writing the same store), for up to a minute."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        delay = 0.05
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with critical():
+                    return method(*args, **kwargs)
+            except Exception as err:
+                if "database is locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(1.0, delay * 2)
+
+    return wrapper
+
+
+def enable_wal(uri: str) -> None:
+    """Write-ahead logging lets readers (the UI, a second experiment) work while a stage
+    writes; the setting is stored in the database file, so this runs once per store."""
+    if not uri.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    path = uri[len("sqlite:///"):]
+    with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StageRun:
     """Context manager: a nested MLflow run for one stage under its execution's parent run."""
 
@@ -59,12 +107,14 @@ class StageRun:
         self.parent_id = self.run_id = None
 
     # -- lifecycle -------------------------------------------------------------------------
+    @shielded
     def __enter__(self) -> "StageRun":
         import mlflow
         from mlflow.tracking import MlflowClient
 
         uri = tracking_uri(self.params, self.root)
         mlflow.set_tracking_uri(uri)
+        enable_wal(uri)
         self.client = MlflowClient(uri)
         try:
             experiment = self.client.get_experiment_by_name(self.params.mlflow.experiment)
@@ -76,15 +126,20 @@ class StageRun:
         else:
             experiment_id = experiment.experiment_id
         self.experiment_id = experiment_id
+        self._fail_abandoned_runs()
         self.parent_id = self._find_or_start_parent()
         run = self.client.create_run(
             experiment_id,
             run_name=self.stage,
-            tags={"mlflow.parentRunId": self.parent_id, "automl.stage": self.stage, **self._identity_tags()},
+            tags={
+                "mlflow.parentRunId": self.parent_id, "automl.stage": self.stage, **self._identity_tags(),
+                "automl.host": socket.gethostname(), "automl.pid": str(os.getpid()),
+            },
         )
         self.run_id = run.info.run_id
         return self
 
+    @shielded
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             status = "FINISHED"
@@ -99,6 +154,23 @@ class StageRun:
             self.client.set_terminated(self.parent_id, status)
         return False
 
+    @shielded
+    def _fail_abandoned_runs(self) -> None:
+        """Stage runs left RUNNING by a process that no longer exists (SIGKILL, power loss)
+        on this host are marked FAILED, with their pipeline run, so none stays RUNNING forever."""
+        host = socket.gethostname()
+        stale = self.client.search_runs(
+            [self.experiment_id], f"attributes.status = 'RUNNING' and tags.`automl.host` = '{host}'", max_results=200
+        )
+        for run in stale:
+            pid = run.data.tags.get("automl.pid", "")
+            if pid.isdigit() and not _process_alive(int(pid)):
+                self.client.set_tag(run.info.run_id, "automl.error", f"abandoned: process {pid} is gone")
+                self.client.set_terminated(run.info.run_id, "FAILED")
+                parent = run.data.tags.get("mlflow.parentRunId")
+                if parent and self.client.get_run(parent).info.status == "RUNNING":
+                    self.client.set_terminated(parent, "FAILED")
+
     def _identity_tags(self) -> dict[str, str]:
         return {
             "automl.params_hash": self.params.section_hash(),
@@ -106,6 +178,7 @@ class StageRun:
             "automl.dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
         }
 
+    @shielded
     def _find_or_start_parent(self) -> str:
         tags = self._identity_tags()
         query = " and ".join(
@@ -120,6 +193,7 @@ class StageRun:
         return run.info.run_id
 
     # -- logging ---------------------------------------------------------------------------
+    @shielded
     def _log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -130,6 +204,7 @@ class StageRun:
     def log_params(self, values: Mapping[str, Any]) -> None:
         self._log_params(self.run_id, values)
 
+    @shielded
     def log_metrics(self, values: Mapping[str, float], step: int = 0, run_id: str | None = None) -> None:
         from mlflow.entities import Metric
 
@@ -137,6 +212,7 @@ class StageRun:
         metrics = [Metric(k, float(v), now, step) for k, v in values.items() if isinstance(v, (int, float))]
         self.client.log_batch(run_id or self.run_id, metrics=metrics)
 
+    @shielded
     def log_curve(self, records: list[Mapping[str, float]], step_key: str = "epoch", run_id: str | None = None) -> None:
         from mlflow.entities import Metric
 
@@ -150,18 +226,24 @@ class StageRun:
         for start in range(0, len(metrics), 900):
             self.client.log_batch(run_id or self.run_id, metrics=metrics[start : start + 900])
 
+    @shielded
     def set_tags(self, values: Mapping[str, str]) -> None:
         for key, value in values.items():
             self.client.set_tag(self.run_id, key, value)
 
+    @shielded
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
 
+    @shielded
     def log_individual(self, generation: int, index: int, genome: Mapping, result) -> None:
         """One nested run under this stage for an evaluated individual of the search."""
         from mlflow.entities import Metric, Param, RunTag
 
-        tags = {"mlflow.parentRunId": self.run_id, "automl.generation": str(generation), "automl.genome_key": result.key[:64]}
+        tags = {
+            "mlflow.parentRunId": self.run_id, "automl.generation": str(generation), "automl.genome_key": result.key[:64],
+            "automl.host": socket.gethostname(), "automl.pid": str(os.getpid()),
+        }
         if result.failure:
             tags.update({"failure_reason": result.failure, "failure_detail": result.detail[:500]})
         run = self.client.create_run(self.experiment_id, run_name=f"gen{generation}-{index}", tags=tags)
@@ -180,6 +262,7 @@ class StageRun:
         self.client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("automl.kind", "individual")])
         self.client.set_terminated(run.info.run_id, "FAILED" if result.failure else "FINISHED")
 
+    @shielded
     def log_model(self, model, name: str, example, registered_name: str | None = None) -> None:
         """Log a torch model as an MLflow model (and register it when a name is given)."""
         import mlflow

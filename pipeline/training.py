@@ -67,6 +67,44 @@ def evaluate_split(model: torch.nn.Module, split: Split, device: torch.device) -
     return accuracy, loss
 
 
+def train_one_epoch(
+    model: Net,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    genome: Mapping,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    bf16: bool = False,
+) -> torch.Tensor:
+    """One pass over full batches of a seeded permutation; returns the summed loss as a
+    device tensor (reading it is the caller's one sync per epoch)."""
+    model.train()
+    criterion = LOSSES[genome["loss"]]
+    augment = AUGMENTATIONS[genome["augment"]]
+    count = len(train_y)
+    steps = max(1, count // batch_size)
+    order = torch.randperm(count, device=device, generator=generator)
+    total = torch.zeros((), device=device)
+    for step in range(steps):
+        index = order[step * batch_size : (step + 1) * batch_size]
+        inputs = augment(to_inputs(train_x[index]), generator)
+        if device.type == "cuda":
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with autocast(device, bf16):
+            embedding = model.embed(inputs)
+            logits = model.classifier(embedding)
+        loss = criterion(logits.float(), train_y[index], embedding.float(), genome)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.after_batch()
+        total += loss.detach()
+    return total
+
+
 def fit(
     genome: Mapping,
     data: PreparedData,
@@ -98,28 +136,10 @@ def fit(
     batch_size = min(genome["batch_size"], count)
     steps = count // batch_size
     schedule = Schedule(genome, optimizer, epochs, steps)
-    criterion = LOSSES[genome["loss"]]
-    augment = AUGMENTATIONS[genome["augment"]]
     generator = torch.Generator(device=device).manual_seed(seed)
     result = FitResult(val_accuracy=0.0, val_loss=math.inf, params=params)
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(count, device=device, generator=generator)
-        total = torch.zeros((), device=device)
-        for step in range(steps):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            inputs = augment(to_inputs(train_x[index]), generator)
-            if device.type == "cuda":
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with autocast(device, bf16):
-                embedding = model.embed(inputs)
-                logits = model.classifier(embedding)
-            loss = criterion(logits.float(), train_y[index], embedding.float(), genome)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.after_batch()
-            total += loss.detach()
+        total = train_one_epoch(model, optimizer, schedule, genome, train_x, train_y, batch_size, generator, device, bf16)
         train_loss = total.item() / steps
         if not math.isfinite(train_loss):
             raise CandidateFailure("nan_loss", f"training loss became {train_loss} in epoch {epoch}")

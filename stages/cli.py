@@ -1,29 +1,32 @@
 """`automl`: one subcommand per DVC stage.
 
 A `UserError` (bad params, missing or corrupt file, unreachable tracking server) is printed
-as one line and exits with status 2; SIGTERM is turned into KeyboardInterrupt so a stage
+as one line and exits with status 2; SIGTERM and SIGINT become KeyboardInterrupt (outside MLflow writes) so a stage
 stopped by DVC or a scheduler ends its MLflow runs as KILLED instead of leaving them RUNNING.
 """
-import signal
 import sys
 
 import click
 
+from pipeline import interrupts
 from pipeline.errors import UserError
-
-
-def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _run(stage: str, params_path: str) -> None:
     from pipeline.params import load_params
 
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
+    def work():
         params = load_params(params_path)
         module = __import__(f"stages.{stage}", fromlist=["run"])
         module.run(params)
+
+    _guarded(stage, work)
+
+
+def _guarded(stage: str, work) -> None:
+    interrupts.install()
+    try:
+        work()
     except UserError as err:
         click.echo(f"automl {stage}: error: {err}", err=True)
         sys.exit(2)
@@ -56,7 +59,22 @@ _stage_command("data", "Prepare the dataset into data/prepared/.")
 _stage_command("search", "Evolve architectures and recipes; write search/.")
 _stage_command("train", "Train search/best.yaml; write models/model.pt.")
 _stage_command("fuse", "Fold Conv+BatchNorm; write models/fused.pt.")
-_stage_command("evaluate", "Evaluate the fused model on the test split.")
+@main.command(name="evaluate")
+@params_option
+@click.option("--model", "model_path", type=str, default=None,
+              help="Evaluate this model instead (fused.pt, model.pt, .torchscript.pt or .onnx).")
+@click.option("--data", "data_source", type=str, default=None,
+              help="A dataset name, or an image folder: directory, archive or URL (with --sha256).")
+@click.option("--sha256", default="", help="Checksum of the --data archive or URL.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the report JSON (and an error grid PNG).")
+def evaluate(params_path: str, model_path, data_source, sha256, out) -> None:
+    """Evaluate the fused model on the test split, or --model on --data."""
+    if model_path is None and data_source is None:
+        _run("evaluate", params_path)
+        return
+    if not model_path or not data_source:
+        raise click.UsageError("--model and --data go together")
+    _guarded("evaluate", lambda: __import__("stages.evaluate", fromlist=["x"]).evaluate_any(model_path, data_source, sha256, out))
 
 if __name__ == "__main__":
     main()

@@ -1,34 +1,76 @@
-"""`evaluate` stage: the fused model (and, to show they agree, the unfused one) on the test split."""
+"""`evaluate`: the fused model (and, to show they agree, the unfused one) on the test split,
+or with --model/--data any exported model on any dataset or image folder."""
+from pathlib import Path
+
 import torch
 
-from pipeline.artifacts import load_model
-from pipeline.data import load_prepared
+from pipeline.data import load_prepared, prepare
+from pipeline.errors import UserError
 from pipeline.evaluation import classification_report
 from pipeline.fileio import write_csv, write_json
-from pipeline.params import Params
+from pipeline.params import DATASETS, DataParams, Params
+from pipeline.plots import confusion_plot, error_grid_plot
+from pipeline.predict import load_predictor
 from pipeline.runtime import configure
+from pipeline.sources import fetch_folder, load_image_folder
 from pipeline.tracking import StageRun
-from pipeline.training import predict_logits
-from stages.outputs import FUSED, METRICS, MODEL, PLOTS, PREPARED
+from stages.outputs import DOWNLOADS, FUSED, METRICS, MODEL, PLOTS, PREPARED
+
+
+def summary_line(report: dict) -> str:
+    return (f"test accuracy {report['accuracy']:.4f} ({report['errors']} errors of {report['samples']}), "
+            f"macro-F1 {report['macro_f1']:.4f}")
 
 
 def run(params: Params) -> None:
-    device = torch.device("cpu")
-    configure(device, params.runtime.threads)
+    configure(torch.device("cpu"), params.runtime.threads)
     with StageRun("evaluate", params) as tracking:
-        fused, info = load_model(FUSED)
-        unfused, _ = load_model(MODEL)
+        fused, unfused = load_predictor(FUSED), load_predictor(MODEL)
         data = load_prepared(PREPARED)
         labels = data.test.labels.tolist()
-        predictions = predict_logits(fused, data.test.images, device).argmax(1).tolist()
-        unfused_predictions = predict_logits(unfused, data.test.images, device).argmax(1).tolist()
-        report = classification_report(labels, predictions, info.class_names)
-        report["unfused_accuracy"] = classification_report(labels, unfused_predictions, info.class_names)["accuracy"]
+        logits = fused.logits(data.test.images)
+        predictions = logits.argmax(1).tolist()
+        report = classification_report(labels, predictions, fused.class_names)
+        report["unfused_accuracy"] = classification_report(labels, unfused.logits(data.test.images).argmax(1).tolist(),
+                                                           fused.class_names)["accuracy"]
         write_json(METRICS / "evaluate.json", report)
         write_csv(PLOTS / "confusion.csv", ["actual", "predicted"],
-                  [[info.class_names[a], info.class_names[p]] for a, p in zip(labels, predictions)])
+                  [[fused.class_names[a], fused.class_names[p]] for a, p in zip(labels, predictions)])
+        pictures = [
+            confusion_plot(report["confusion_matrix"], fused.class_names, PLOTS / "confusion.png"),
+            error_grid_plot(data.test.images, labels, logits.softmax(1), fused.class_names, PLOTS / "errors.png"),
+        ]
         tracking.log_metrics({"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
                               "test_errors": report["errors"], "unfused_test_accuracy": report["unfused_accuracy"]})
         tracking.log_artifact(METRICS / "evaluate.json")
-        print(f"evaluate: test accuracy {report['accuracy']:.4f} ({report['errors']} errors of {report['samples']}), "
-              f"macro-F1 {report['macro_f1']:.4f}; unfused {report['unfused_accuracy']:.4f}")
+        for picture in pictures:
+            tracking.log_artifact(picture, "plots")
+        print(f"evaluate: {summary_line(report)}; unfused {report['unfused_accuracy']:.4f}")
+
+
+def load_any_data(source: str, sha256: str, class_names: list[str], image_size: int):
+    """(images, labels as indices into `class_names`) from a dataset name or image folder."""
+    if source in DATASETS and source != "imagefolder":
+        split = prepare(DataParams(dataset=source), seed=0, downloads=DOWNLOADS).test
+        names = prepare(DataParams(dataset=source), seed=0, downloads=DOWNLOADS).class_names
+        images, labels = split.images, split.labels.tolist()
+    else:
+        root = fetch_folder(source, sha256, DOWNLOADS)
+        arrays, label_array, names = load_image_folder(root, image_size)
+        images, labels = torch.from_numpy(arrays), label_array.tolist()
+    unknown = [name for name in names if name not in class_names]
+    if unknown:
+        raise UserError(f"--data: {source}: classes {unknown[:5]} are not among the model's classes {class_names[:10]}")
+    remap = [class_names.index(name) for name in names]
+    return images, [remap[label] for label in labels]
+
+
+def evaluate_any(model_path: str, source: str, sha256: str, out: str | None) -> None:
+    predictor = load_predictor(Path(model_path))
+    images, labels = load_any_data(source, sha256, predictor.class_names, predictor.input_shape[-1])
+    logits = predictor.logits(images)
+    report = classification_report(labels, logits.argmax(1).tolist(), predictor.class_names)
+    if out:
+        write_json(Path(out), report)
+        error_grid_plot(images, labels, logits.softmax(1), predictor.class_names, Path(out).with_suffix(".errors.png"))
+    print(f"evaluate: {model_path} on {source}: {summary_line(report)}")

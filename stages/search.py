@@ -9,6 +9,7 @@ from pipeline.fileio import write_csv, write_json, write_text
 from pipeline.genome import active_genes, best_yaml_text
 from pipeline.params import Params
 from pipeline.runtime import configure, resolve_device
+from pipeline.plots import fitness_plot
 from pipeline.search import run_ga
 from pipeline.tracking import StageRun
 from stages.outputs import BEST, HALL_OF_FAME, HISTORY, METRICS, PLOTS, PREPARED
@@ -71,7 +72,9 @@ def run(params: Params) -> None:
         write_json(METRICS / "search.json", summary)
         tracking.log_params({f"best.{k}": v for k, v in active_genes(outcome.best_genome).items()})
         tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        picture = fitness_plot(outcome.generations, PLOTS / "search_fitness.png")
         for path in (BEST, HISTORY, HALL_OF_FAME):
             tracking.log_artifact(path)
+        tracking.log_artifact(picture, "plots")
         print(f"search: best val accuracy {best.val_accuracy:.4f} after {len(outcome.history)} trainings "
               f"({outcome.memo_hits} memo hits, {summary['failures']} failures); wrote {BEST}")

@@ -5,6 +5,7 @@ from pipeline.errors import CandidateFailure, UserError
 from pipeline.fileio import write_csv, write_json
 from pipeline.genome import active_genes, genome_seed, load_best_yaml
 from pipeline.params import Params
+from pipeline.plots import training_curve_plot
 from pipeline.runtime import configure, resolve_device
 from pipeline.tracking import StageRun
 from pipeline.training import fit
@@ -34,6 +35,7 @@ def run(params: Params) -> None:
                    "epochs": params.train.epochs, "seconds": round(result.seconds, 3)}
         write_json(METRICS / "train.json", summary)
         tracking.log_curve(curve)
+        tracking.log_artifact(training_curve_plot(curve, PLOTS / "train_curve.png"), "plots")
         tracking.log_metrics(summary)
         tracking.log_model(model.cpu().eval(), "model", data.val.images[:2].float().div(255).numpy())
         print(f"train: val accuracy {result.val_accuracy:.4f}, {result.params} parameters, "

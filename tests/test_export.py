@@ -1,0 +1,95 @@
+"""Exports: TorchScript and ONNX match PyTorch, carry their class names, and any saved model
+evaluates on a user's image folder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.artifacts import ModelInfo, save_model
+from pipeline.export import EXPORTERS, load_runner, max_difference, read_meta
+from pipeline.fusion import fuse_model
+from pipeline.genome import default_genome
+from pipeline.model import build_model
+from pipeline.predict import conform, load_predictor
+from pipeline.training import fit, to_inputs
+from tests.test_fusion import _randomize_batchnorm
+
+META = {"class_names": [str(i) for i in range(10)], "input_shape": [3, 16, 16]}
+
+
+@pytest.fixture(scope="module")
+def fused_residual_se():
+    torch.manual_seed(0)
+    genome = default_genome()
+    genome.update(stages=2, width=16, residual=True, attention="se", norm="batch")
+    model = build_model(genome, (3, 16, 16), 10).eval()
+    _randomize_batchnorm(model)
+    return fuse_model(model)[0]
+
+
+@pytest.mark.parametrize("kind,suffix", [("torchscript", ".torchscript.pt"), ("onnx", ".onnx")])
+def test_export_matches_pytorch_within_1e_4_at_any_batch(tmp_path, fused_residual_se, kind, suffix):
+    path = tmp_path / f"model{suffix}"
+    EXPORTERS[kind](fused_residual_se, torch.rand(2, 3, 16, 16), path, META)
+    runner = load_runner(path)
+    for batch in (1, 7, 64):
+        assert max_difference(fused_residual_se, runner, torch.rand(batch, 3, 16, 16)) < 1e-4
+    assert read_meta(path) == META
+
+
+def test_conform_converts_channels_and_size():
+    gray = torch.full((2, 1, 8, 8), 100, dtype=torch.uint8)
+    rgb = conform(gray, [3, 16, 16])
+    assert rgb.shape == (2, 3, 16, 16) and int(rgb.float().mean().round()) == 100
+    back = conform(rgb, [1, 8, 8])
+    assert back.shape == (2, 1, 8, 8) and int(back.float().mean().round()) == 100
+
+
+def test_evaluate_cli_on_an_image_folder_made_here(tmp_path, tiny_digits, venv_env):
+    """Train a small digits model, write some digits as PNGs in class folders, and let
+    `automl evaluate --model --data` score them."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    genome = default_genome()
+    genome.update(width=16, stages=2, lr=3e-3)
+    model, _ = fit(genome, tiny_digits, 8, seed=0, device=torch.device("cpu"))
+    info = ModelInfo(genome, tiny_digits.class_names, [1, 8, 8], tiny_digits.mean, tiny_digits.std, fused=False)
+    save_model(tmp_path / "model.pt", model, info)
+    folder = tmp_path / "my_digits"
+    for index, (image, label) in enumerate(zip(tiny_digits.test.images[:60], tiny_digits.test.labels[:60])):
+        target = folder / tiny_digits.class_names[label]
+        target.mkdir(parents=True, exist_ok=True)
+        big = image[0].numpy().repeat(4, 0).repeat(4, 1)  # 32x32: the command resizes it back
+        Image.fromarray(big).save(target / f"{index}.png")
+    env = dict(venv_env, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.cli", "evaluate", "--model", str(tmp_path / "model.pt"), "--data", str(folder),
+         "--out", str(tmp_path / "report.json")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["samples"] == 60 and "test accuracy" in result.stdout
+    direct = load_predictor(tmp_path / "model.pt").logits(tiny_digits.test.images[:60]).argmax(1)
+    expected = (direct == tiny_digits.test.labels[:60]).float().mean().item()
+    assert abs(report["accuracy"] - expected) <= 0.05  # resizing 8->32->8 changes a few pixels
+    assert report["accuracy"] > 0.5
+    assert (tmp_path / "report.errors.png").stat().st_size > 1000
+
+
+def test_evaluate_refuses_unknown_classes(tmp_path, tiny_digits):
+    from pipeline.errors import UserError
+    from stages.evaluate import load_any_data
+
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / name / "0.png")
+    with pytest.raises(UserError, match=r"classes \['cat', 'dog'\] are not among the model's classes"):
+        load_any_data(str(tmp_path), "", tiny_digits.class_names, 8)
