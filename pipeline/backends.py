@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 import torch
@@ -48,15 +49,41 @@ class ProcessBackend:
     """A pool of spawned processes (fork after torch has threads can deadlock)."""
 
     def __init__(self, context: CandidateContext, workers: int, threads_per_worker: int = 1):
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(context, threads_per_worker),
+        self.context, self.workers, self.threads = context, workers, threads_per_worker
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(self.context, self.threads),
         )
 
+    def _restart(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+
     def map(self, tasks: Sequence[CandidateTask]) -> list[CandidateResult]:
-        return list(self.pool.map(_evaluate_in_worker, tasks))
+        """Run tasks; when a worker process dies (OOM killer, segfault) the pool breaks, so
+        it is restarted and the unfinished tasks retried once; a second loss is a failure."""
+        results: dict[int, CandidateResult] = {}
+        pending = list(range(len(tasks)))
+        for attempt in (1, 2):
+            futures = {i: self.pool.submit(_evaluate_in_worker, tasks[i]) for i in pending}
+            lost = []
+            for i, future in futures.items():
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    lost.append(i)
+            if not lost:
+                break
+            self._restart()
+            pending = lost
+        for i in pending if lost else []:
+            task = tasks[i]
+            results[i] = CandidateResult(task.key, task.genome, task.epochs, task.seed, failure="worker_lost",
+                                         detail="worker process died twice")
+        return [results[i] for i in range(len(tasks))]
 
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
@@ -66,11 +93,13 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def make_backend(name: str, context: CandidateContext, workers: int):
-    """`workers` 0 means one per available core; one worker is just the serial backend."""
-    workers = workers or available_cores()
-    if name == "serial" or workers == 1:
+def make_backend(settings, context: CandidateContext):
+    """The backend `settings` (a `SearchParams`) names; `workers` 0 = one per available core."""
+    workers = settings.workers or available_cores()
+    if settings.backend == "ray":
+        from pipeline.ray_backend import RayBackend
+
+        return RayBackend(context, settings.ray_address, workers, settings.gpus_per_trial)
+    if settings.backend == "serial" or workers == 1:
         return SerialBackend(context)
-    if name == "processes":
-        return ProcessBackend(context, workers)
-    raise ValueError(f"unknown backend {name!r}")
+    return ProcessBackend(context, workers)

@@ -18,6 +18,7 @@ import torch
 
 from pipeline.data import PreparedData
 from pipeline.errors import CandidateFailure
+from pipeline.fusion import latency_ms
 from pipeline.training import fit
 
 WORST_LOSS = math.inf
@@ -31,6 +32,7 @@ class CandidateContext:
     device: str
     bf16: bool
     max_params: int | None
+    measure_latency: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class CandidateResult:
     val_accuracy: float = 0.0
     val_loss: float = WORST_LOSS
     params: int = 0
+    flops: int = 0
+    latency_ms: float = 0.0
     seconds: float = 0.0
     failure: str = ""
     detail: str = ""
@@ -67,6 +71,21 @@ class CandidateResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CandidateResult":
+        return cls(**data)
+
+
+def count_flops(model: torch.nn.Module, input_shape) -> int:
+    """Forward FLOPs for one image, counted by PyTorch (deterministic, unlike latency)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, device=device))
+    return int(counter.get_total_flops())
+
 
 def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> CandidateResult:
     result = CandidateResult(task.key, task.genome, task.epochs, task.seed)
@@ -78,7 +97,7 @@ def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> Candid
     if context.device == "cpu":
         torch.set_num_threads(1)
     try:
-        _, fitted = fit(
+        model, fitted = fit(
             task.genome,
             context.data,
             task.epochs,
@@ -89,6 +108,9 @@ def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> Candid
         )
         result.val_accuracy, result.val_loss, result.params = fitted.val_accuracy, fitted.val_loss, fitted.params
         result.curve = [vars(record) for record in fitted.epochs]
+        result.flops = count_flops(model, context.data.input_shape)
+        if context.measure_latency:
+            result.latency_ms = round(latency_ms(model.cpu(), torch.rand(1, *context.data.input_shape), 10), 4)
     except CandidateFailure as failure:
         result.failure, result.detail = failure.reason, failure.detail
     except torch.OutOfMemoryError as err:

@@ -54,8 +54,23 @@ class DataParams:
 
 
 @dataclass(frozen=True)
+class FidelityParams:
+    """Successive halving: train everyone for rungs[0] epochs, the best 1/eta for rungs[1], ..."""
+
+    rungs: tuple = _spec((), 1, 100_000, doc="epoch budgets, increasing; empty = off (every candidate gets search.epochs)")
+    eta: int = _spec(3, 2, 100)
+
+    def __post_init__(self):
+        if list(self.rungs) != sorted(set(self.rungs)):
+            raise ConfigError(f"search.fidelity.rungs: expected increasing epoch budgets, got {list(self.rungs)}")
+
+
+OBJECTIVES = ("accuracy", "params", "flops", "latency")
+
+
+@dataclass(frozen=True)
 class SearchParams:
-    algorithm: str = _spec("ga", choices=("ga",))
+    algorithm: str = _spec("ga", choices=("ga", "nsga2", "random", "grid", "tpe"))
     population: int = _spec(12, 2, 100_000)
     generations: int = _spec(8, 0, 100_000)
     epochs: int = _spec(3, 1, 10_000)
@@ -64,9 +79,29 @@ class SearchParams:
     gene_mutation: float = _spec(0.2, 0.0, 1.0, doc="probability that each gene of a mutant changes")
     tournament: int = _spec(3, 1, 1000)
     hall_of_fame: int = _spec(5, 1, 1000)
+    objectives: tuple = _spec(("accuracy",), choices=OBJECTIVES, doc="nsga2: accuracy plus what to minimize")
+    fidelity: FidelityParams = field(default_factory=FidelityParams)
+    max_evaluations: int = _spec(0, 0, 10**9, doc="stop after this many trainings; 0 = no limit")
+    time_budget: float = _spec(0.0, 0.0, 10**9, doc="stop after this many seconds; 0 = no limit")
+    patience: int = _spec(0, 0, 100_000, doc="stop after this many generations without improvement; 0 = off")
     max_params: int = _spec(5_000_000, 1, 10**12)
-    backend: str = _spec("processes", choices=("serial", "processes"))
-    workers: int = _spec(0, 0, 1024, doc="worker processes for backend `processes`; 0 = one per available core")
+    backend: str = _spec("processes", choices=("serial", "processes", "ray"))
+    workers: int = _spec(0, 0, 1024, doc="parallel candidates; 0 = one per available core")
+    ray_address: str = _spec("", doc="backend ray: empty = start a local Ray, else an existing cluster's address")
+    gpus_per_trial: float = _spec(0.0, 0.0, 64.0, doc="backend ray: GPUs per candidate, fractional to share one")
+
+    def __post_init__(self):
+        if self.objectives[0] != "accuracy":
+            raise ConfigError("search.objectives: the first objective must be accuracy")
+        if self.algorithm == "nsga2" and len(self.objectives) < 2:
+            raise ConfigError("search.objectives: nsga2 needs accuracy plus at least one of params, flops, latency")
+        if self.algorithm in ("grid", "tpe") and self.fidelity.rungs:
+            raise ConfigError(f"search.fidelity: successive halving works with ga, nsga2 and random, not {self.algorithm}")
+
+    @property
+    def budgets(self) -> tuple:
+        """Epoch budgets a candidate may receive: the rungs, or just search.epochs."""
+        return tuple(self.fidelity.rungs) or (self.epochs,)
 
 
 @dataclass(frozen=True)
@@ -145,8 +180,13 @@ def _check_scalar(key: str, kind: type, meta: dict, value: Any) -> Any:
 
 
 def _check_list(key: str, meta: dict, value: Any) -> tuple:
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: expected a list from {', '.join(meta['choices'])}, got {_describe(value)}")
+    """A list field: names from `choices`, or integers within [low, high]."""
+    if meta["choices"] is None:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list of integers, got {_describe(value)}")
+        return tuple(_check_scalar(key, int, meta, item) for item in value)
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{key}: expected a non-empty list from {', '.join(meta['choices'])}, got {_describe(value)}")
     for item in value:
         if not isinstance(item, str) or item not in meta["choices"]:
             raise ConfigError(f"{key}: unknown choice {_describe(item)}; allowed: {', '.join(meta['choices'])}")
@@ -184,6 +224,9 @@ def params_from_dict(raw: Any) -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"params.yaml: expected a mapping of sections, got {_describe(raw)}")
     params = _build_section(Params, raw, "")
+    from pipeline.strategies import check_grid  # here, not at import: strategies imports params
+
+    check_grid(params.space, params.search)
     return dataclasses.replace(params, raw=raw)
 
 

@@ -103,3 +103,18 @@ def error_grid_plot(
         axes.flat[0].text(0.5, 0.5, "no errors", ha="center", va="center")
     fig.suptitle("Most confidently wrong test images")
     return _save(fig, path)
+
+
+def pareto_plot(front: Sequence, objectives: Sequence[str], path: Path) -> Path:
+    """Accuracy against the second objective for the Pareto front."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    second = objectives[1]
+    points = sorted((s.objectives(objectives)[1], s.result.val_accuracy) for s in front)
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", drawstyle="steps-post")
+    ax.set_xlabel(second)
+    ax.set_ylabel("validation accuracy")
+    ax.set_xscale("log" if all(p[0] > 0 for p in points) else "linear")
+    ax.set_title("Pareto front")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -1,30 +1,59 @@
-"""The genetic search: DEAP's toolbox, operators and records around our genome.
+"""The search loop shared by every algorithm: evaluation, memo, budgets, checkpoints.
 
-`creator` classes are defined once at import (pickling needs them). Variation is DEAP's
-`varAnd` over our space-aware `mate` and `mutate`; survival is (mu + lambda) with elitism
-(`selBest` over parents and offspring) and a `HallOfFame`. Fitness is lexicographic
-(validation accuracy, then lower validation loss), which breaks the many accuracy ties of a
-small validation set sensibly. Identical genomes are trained once (memo on the canonical
-genome), and candidates are evaluated through a swappable `map`, so the loop does not care
-where they run. Only this process sees results; it reports them through callbacks.
+A `Strategy` (see `pipeline.strategies`: DEAP's GA and NSGA-II, random, grid, Optuna's TPE)
+proposes a batch of genomes per generation and is told their scores. This module does what
+all of them share: it trains each (genome, epoch budget) once (memo), runs successive
+halving when `search.fidelity` is on, counts evaluations and time against the budgets,
+stops on patience, keeps the hall of fame, and writes a JSON checkpoint after every
+generation holding everything needed to continue exactly where it stopped (population,
+memo, history, hall of fame, logbook, the random state). Candidates are evaluated through a
+swappable `map` (DEAP's `onemax_mp.py` pattern); only this process sees results, and it
+reports them through callbacks.
 """
 from __future__ import annotations
 
+import json
+import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
-from deap import algorithms, base, creator, tools
-
 from pipeline.candidate import CandidateResult, CandidateTask
-from pipeline.genome import from_list, genome_key, genome_seed, mutate_genome, repair, sample_genome, to_list
+from pipeline.fileio import write_text
+from pipeline.genome import genome_key, genome_seed
 from pipeline.params import SearchParams
 from pipeline.space import SearchSpace
 
-if not hasattr(creator, "AutoMLFitness"):
-    creator.create("AutoMLFitness", base.Fitness, weights=(1.0, -1.0))
-    creator.create("AutoMLIndividual", list, fitness=creator.AutoMLFitness)
+CHECKPOINT_FORMAT = "automl-search-checkpoint/1"
+
+
+@dataclass
+class Scored:
+    """A genome's standing: the result at the highest rung it reached, and that rung."""
+
+    genome: dict
+    result: CandidateResult
+    rung: int = 0
+
+    @property
+    def score(self) -> float:
+        """Rung first, then accuracy: a candidate that survived to a larger budget outranks
+        every candidate eliminated earlier; within a rung, accuracy at that rung's budget."""
+        return self.rung + self.result.val_accuracy
+
+    def objectives(self, names: Sequence[str]) -> tuple[float, ...]:
+        values = {
+            "accuracy": self.score,
+            "params": float(self.result.params) if not self.result.failure else math.inf,
+            "flops": float(self.result.flops) if not self.result.failure else math.inf,
+            "latency": self.result.latency_ms if not self.result.failure else math.inf,
+        }
+        return tuple(values[name] for name in names)
+
+    def sort_key(self) -> tuple[float, float]:
+        return (self.score, -self.result.val_loss)
 
 
 @dataclass
@@ -39,123 +68,279 @@ class GenerationRecord:
 
 @dataclass
 class SearchOutcome:
-    best_genome: dict
-    best_result: CandidateResult
-    hall_of_fame: list[CandidateResult]
-    history: list[tuple[int, CandidateResult]]
+    best: Scored
+    hall_of_fame: list[Scored]
+    history: list[tuple[int, int, CandidateResult]]  # (generation, rung, result)
     generations: list[GenerationRecord]
     memo_hits: int
-    stop_reason: str = "completed"
-    extra: dict = field(default_factory=dict)
+    stop_reason: str
+    pareto: list[Scored] = field(default_factory=list)
+    resumed_from: int | None = None
+
+    @property
+    def best_genome(self) -> dict:
+        return self.best.genome
+
+    @property
+    def best_result(self) -> CandidateResult:
+        return self.best.result
 
 
-def build_toolbox(space: SearchSpace, settings: SearchParams, input_shape: Sequence[int], rng: random.Random) -> base.Toolbox:
-    """The DEAP toolbox: how to make, cross, mutate and select individuals in this space."""
+class Budget:
+    """Evaluations, wall time and patience; `exhausted()` says why the search must stop."""
 
-    def individual():
-        return creator.AutoMLIndividual(to_list(sample_genome(space, rng, input_shape), space))
+    def __init__(self, settings: SearchParams, spent_evaluations: int = 0, spent_seconds: float = 0.0):
+        self.settings = settings
+        self.evaluations = spent_evaluations
+        self.started = time.monotonic() - spent_seconds
+        self.best_score: tuple | None = None
+        self.stale_generations = 0
 
-    def mate(first, second):
-        tools.cxUniform(first, second, indpb=0.5)
-        for ind in (first, second):
-            ind[:] = to_list(repair(from_list(ind, space), space, input_shape), space)
-        return first, second
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
 
-    def mutate(ind):
-        ind[:] = to_list(mutate_genome(from_list(ind, space), space, rng, settings.gene_mutation, input_shape), space)
-        return (ind,)
+    def remaining_evaluations(self) -> int | None:
+        limit = self.settings.max_evaluations
+        return None if not limit else max(0, limit - self.evaluations)
 
-    toolbox = base.Toolbox()
-    toolbox.register("individual", individual)
-    toolbox.register("population", tools.initRepeat, list, toolbox.individual)
-    toolbox.register("mate", mate)
-    toolbox.register("mutate", mutate)
-    toolbox.register("select", tools.selTournament, tournsize=settings.tournament)
-    return toolbox
+    def observe_generation(self, best: Scored) -> None:
+        key = best.sort_key()
+        if self.best_score is None or key > self.best_score:
+            self.best_score, self.stale_generations = key, 0
+        else:
+            self.stale_generations += 1
+
+    def exhausted(self) -> str | None:
+        if self.remaining_evaluations() == 0:
+            return f"max_evaluations ({self.settings.max_evaluations}) reached"
+        if self.settings.time_budget and self.seconds >= self.settings.time_budget:
+            return f"time_budget ({self.settings.time_budget:g} s) reached"
+        if self.settings.patience and self.stale_generations >= self.settings.patience:
+            return f"patience: no improvement in {self.settings.patience} generations"
+        return None
 
 
-def run_ga(
-    space: SearchSpace,
+class Evaluator:
+    """Trains genomes at a budget through `evaluate_map`, once per (genome, budget)."""
+
+    def __init__(self, settings: SearchParams, seed: int, evaluate_map, budget: Budget, on_result=None):
+        self.settings, self.seed, self.map, self.budget, self.on_result = settings, seed, evaluate_map, budget, on_result
+        self.memo: dict[str, CandidateResult] = {}
+        self.history: list[tuple[int, int, CandidateResult]] = []
+        self.memo_hits = 0
+
+    @staticmethod
+    def memo_key(key: str, epochs: int) -> str:
+        return f"{epochs}|{key}"
+
+    def train(self, genomes: Sequence[dict], rung: int, generation: int) -> list[CandidateResult | None]:
+        """Results for each genome at rung `rung` (None where the evaluation budget ran out)."""
+        epochs = self.settings.budgets[rung]
+        tasks, queued = [], set()
+        for genome in genomes:
+            key = genome_key(genome)
+            memo_key = self.memo_key(key, epochs)
+            if memo_key in self.memo or memo_key in queued:
+                self.memo_hits += 1
+                continue
+            remaining = self.budget.remaining_evaluations()
+            if remaining is not None and len(tasks) >= remaining:
+                continue
+            queued.add(memo_key)
+            tasks.append(CandidateTask(key, genome, epochs, genome_seed(self.seed, genome, epochs)))
+        for result in self.map(tasks) if tasks else []:
+            self.memo[self.memo_key(result.key, epochs)] = result
+            self.history.append((generation, rung, result))
+            self.budget.evaluations += 1
+            if self.on_result:
+                self.on_result(generation, rung, result)
+        return [self.memo.get(self.memo_key(genome_key(g), epochs)) for g in genomes]
+
+    def score(self, genomes: Sequence[dict], generation: int) -> list[Scored | None]:
+        """Successive halving over `genomes` (plain evaluation when there is one rung)."""
+        standing: list[Scored | None] = [None] * len(genomes)
+        alive = list(range(len(genomes)))
+        for rung in range(len(self.settings.budgets)):
+            results = self.train([genomes[i] for i in alive], rung, generation)
+            for index, result in zip(alive, results):
+                if result is not None:
+                    standing[index] = Scored(genomes[index], result, rung)
+            evaluated = [i for i, r in zip(alive, results) if r is not None and not r.failure]
+            keep = math.ceil(len(evaluated) / self.settings.fidelity.eta)
+            evaluated.sort(key=lambda i: standing[i].sort_key(), reverse=True)
+            alive = sorted(evaluated[:keep])
+            if len(alive) == 0 or rung + 1 == len(self.settings.budgets):
+                break
+        return standing
+
+
+@dataclass
+class Checkpoint:
+    """What a resumed search needs; JSON, written atomically after every generation."""
+
+    params_hash: str
+    generation: int
+    strategy_state: dict
+    memo: dict
+    history: list
+    hall_of_fame: list  # [[genome, memo_key, rung], ...]
+    generations: list
+    random_state: list
+    evaluations: int
+    seconds: float
+    memo_hits: int
+    best_score: list | None
+    stale_generations: int
+    stop_reason: str | None = None
+    format: str = CHECKPOINT_FORMAT
+
+
+def _random_state_to_json(state) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _random_state_from_json(data) -> tuple:
+    return (data[0], tuple(data[1]), data[2])
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Atomic write; the previous checkpoint is kept as a fallback for a corrupt latest."""
+    path = Path(path)
+    if path.exists():
+        previous = path.with_name("previous.json")
+        path.replace(previous)
+    write_text(path, json.dumps(asdict(checkpoint)))
+
+
+def load_checkpoint(path: Path, params_hash: str, log: Callable[[str], None]) -> Checkpoint | None:
+    """The latest usable checkpoint made under the same params, else None (with a message)."""
+    path = Path(path)
+    for candidate in (path, path.with_name("previous.json")):
+        if not candidate.exists():
+            continue
+        try:
+            data = json.loads(candidate.read_text())
+            if data.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError("unknown format")
+            checkpoint = Checkpoint(**data)
+        except (ValueError, TypeError, OSError) as err:
+            log(f"search: {candidate} is unreadable ({err}); trying the previous checkpoint")
+            continue
+        if checkpoint.params_hash != params_hash:
+            log(f"search: {candidate} was made with different search params; starting afresh")
+            return None
+        return checkpoint
+    return None
+
+
+class HallOfFame:
+    """The `size` best (genome, budget) results ever seen, best first (stable on ties)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: list[Scored] = []
+
+    def update(self, scored: Sequence[Scored | None]) -> None:
+        """Add new standings; a genome appears once, at the best standing it reached."""
+        by_genome = {genome_key(s.genome): s for s in self.items}
+        for entry in scored:
+            if entry is None:
+                continue
+            key = genome_key(entry.genome)
+            if key not in by_genome or entry.sort_key() > by_genome[key].sort_key():
+                by_genome[key] = entry
+        self.items = sorted(by_genome.values(), key=lambda s: s.sort_key(), reverse=True)[: self.size]
+
+
+def run_search(
+    strategy,
     settings: SearchParams,
     seed: int,
-    input_shape: Sequence[int],
     evaluate_map: Callable[[Sequence[CandidateTask]], list[CandidateResult]],
-    on_result: Callable[[int, CandidateResult], None] | None = None,
+    *,
+    params_hash: str = "",
+    checkpoint_path: Path | None = None,
+    on_result: Callable[[int, int, CandidateResult], None] | None = None,
     on_generation: Callable[[GenerationRecord], None] | None = None,
+    log: Callable[[str], None] = print,
 ) -> SearchOutcome:
-    """Evolve `settings.population` individuals for `settings.generations` generations."""
-    # DEAP's operators draw from the global `random`; seed it, and use one stream for ours.
+    """Run `strategy` until its generations or a budget run out; resume from a checkpoint."""
     random.seed(seed)
-    rng = random._inst  # the global generator, so DEAP's draws and ours form one sequence
-    toolbox = build_toolbox(space, settings, input_shape, rng)
-    hall = tools.HallOfFame(settings.hall_of_fame)
-    memo: dict[str, CandidateResult] = {}
-    history: list[tuple[int, CandidateResult]] = []
+    budget = Budget(settings)
+    evaluator = Evaluator(settings, seed, evaluate_map, budget, on_result)
+    hall = HallOfFame(settings.hall_of_fame)
     records: list[GenerationRecord] = []
-    memo_hits = 0
+    start_generation, resumed_from, stop_reason = 0, None, None
 
-    def evaluate(individuals, generation):
-        nonlocal memo_hits
+    restored = load_checkpoint(checkpoint_path, params_hash, log) if checkpoint_path else None
+    if restored:
+        evaluator.memo = {k: CandidateResult.from_dict(v) for k, v in restored.memo.items()}
+        evaluator.history = [(g, r, evaluator.memo[k]) for g, r, k in restored.history]
+        evaluator.memo_hits = restored.memo_hits
+        hall.items = [Scored(g, evaluator.memo[k], r) for g, k, r in restored.hall_of_fame]
+        records = [GenerationRecord(**r) for r in restored.generations]
+        budget = Budget(settings, restored.evaluations, restored.seconds)
+        budget.best_score = tuple(restored.best_score) if restored.best_score else None
+        budget.stale_generations = restored.stale_generations
+        evaluator.budget = budget
+        random.setstate(_random_state_from_json(restored.random_state))
+        strategy.load_state(restored.strategy_state, lambda k: evaluator.memo[k])
+        start_generation, resumed_from, stop_reason = restored.generation + 1, restored.generation, restored.stop_reason
+        log(f"search: resuming after generation {restored.generation} from {checkpoint_path}")
+
+    last = strategy.last_generation()
+    generation = start_generation
+    while stop_reason is None and generation <= last:
         started = time.perf_counter()
-        tasks, seen = [], set()
-        for ind in individuals:
-            genome = from_list(ind, space)
-            key = genome_key(genome)
-            if key in memo or key in seen:
-                memo_hits += 1
-                continue
-            seen.add(key)
-            tasks.append(CandidateTask(key, genome, settings.epochs, genome_seed(seed, genome, settings.epochs)))
-        results = evaluate_map(tasks)
-        for result in results:
-            memo[result.key] = result
-            history.append((generation, result))
-            if on_result:
-                on_result(generation, result)
-        for ind in individuals:
-            ind.fitness.values = memo[genome_key(from_list(ind, space))].fitness
-        return results, time.perf_counter() - started
-
-    def record(population, generation, results, seconds):
-        accuracies = [ind.fitness.values[0] for ind in population]
-        entry = GenerationRecord(
-            generation,
-            max(accuracies),
-            sum(accuracies) / len(accuracies),
-            len(results),
-            sum(1 for r in results if r.failure),
-            seconds,
-        )
-        records.append(entry)
-        if on_generation:
-            on_generation(entry)
-
-    def make_novel(offspring, tries=3):
-        """Re-mutate offspring that repeat a trained or sibling genome, so each generation
-        spends its budget on new candidates instead of memo hits (less premature convergence)."""
-        seen = set()
-        for ind in offspring:
-            for _ in range(tries):
-                key = genome_key(from_list(ind, space))
-                if key not in memo and key not in seen:
-                    break
-                toolbox.mutate(ind)
-                del ind.fitness.values
-            seen.add(genome_key(from_list(ind, space)))
-
-    population = toolbox.population(n=settings.population)
-    results, seconds = evaluate(population, 0)
-    hall.update(population)
-    record(population, 0, results, seconds)
-    for generation in range(1, settings.generations + 1):
-        parents = toolbox.select(population, len(population))
-        offspring = algorithms.varAnd(parents, toolbox, settings.crossover, settings.mutation)
-        make_novel(offspring)
-        results, seconds = evaluate(offspring, generation)
-        hall.update(offspring)
-        population = tools.selBest(population + offspring, settings.population)
-        record(population, generation, results, seconds)
-
-    fame = [memo[genome_key(from_list(ind, space))] for ind in hall]
-    best = fame[0]
-    return SearchOutcome(best.genome, best, fame, history, records, memo_hits)
+        before = len(evaluator.history)
+        proposals = strategy.propose(generation)
+        if not proposals:
+            stop_reason = "search space exhausted"
+            break
+        scored = evaluator.score(proposals, generation)
+        strategy.observe(generation, proposals, scored)
+        hall.update(scored)
+        fresh = [r for _, _, r in evaluator.history[before:]]
+        population = [s for s in strategy.population() if s is not None]
+        if population:
+            accuracies = [s.result.val_accuracy for s in population]
+            record = GenerationRecord(generation, max(accuracies), sum(accuracies) / len(accuracies), len(fresh),
+                                      sum(1 for r in fresh if r.failure), time.perf_counter() - started)
+            records.append(record)
+            budget.observe_generation(max(population, key=Scored.sort_key))
+            if on_generation:
+                on_generation(record)
+        stop_reason = budget.exhausted() if generation < last else None
+        if checkpoint_path:
+            memo_keys = {id(r): evaluator.memo_key(r.key, r.epochs) for r in evaluator.memo.values()}
+            save_checkpoint(checkpoint_path, Checkpoint(
+                params_hash=params_hash,
+                generation=generation,
+                strategy_state=strategy.state(lambda result: memo_keys[id(result)]),
+                memo={k: v.as_dict() for k, v in evaluator.memo.items()},
+                history=[[g, r, memo_keys[id(res)]] for g, r, res in evaluator.history],
+                hall_of_fame=[[s.genome, memo_keys[id(s.result)], s.rung] for s in hall.items],
+                generations=[asdict(r) for r in records],
+                random_state=_random_state_to_json(random.getstate()),
+                evaluations=budget.evaluations,
+                seconds=budget.seconds,
+                memo_hits=evaluator.memo_hits,
+                best_score=list(budget.best_score) if budget.best_score else None,
+                stale_generations=budget.stale_generations,
+                stop_reason=stop_reason,
+            ))
+        generation += 1
+    if not hall.items:
+        raise RuntimeError("the search evaluated no candidate (is max_evaluations 0 or the time budget too small?)")
+    return SearchOutcome(
+        best=strategy.pick_best(hall.items),
+        hall_of_fame=list(hall.items),
+        history=evaluator.history,
+        generations=records,
+        memo_hits=evaluator.memo_hits,
+        stop_reason=stop_reason or "completed",
+        pareto=strategy.pareto_front(),
+        resumed_from=resumed_from,
+    )

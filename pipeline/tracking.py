@@ -236,7 +236,7 @@ class StageRun:
         self.client.log_artifact(self.run_id, str(path), folder)
 
     @shielded
-    def log_individual(self, generation: int, index: int, genome: Mapping, result) -> None:
+    def log_individual(self, generation: int, index: int, genome: Mapping, result, rung: int = 0) -> None:
         """One nested run under this stage for an evaluated individual of the search."""
         from mlflow.entities import Metric, Param, RunTag
 
@@ -246,11 +246,13 @@ class StageRun:
         }
         if result.failure:
             tags.update({"failure_reason": result.failure, "failure_detail": result.detail[:500]})
+        tags["automl.rung"] = str(rung)
         run = self.client.create_run(self.experiment_id, run_name=f"gen{generation}-{index}", tags=tags)
         now = int(time.time() * 1000)
         metrics = [
             Metric("val_accuracy", result.val_accuracy, now, 0),
             Metric("params", result.params, now, 0),
+            Metric("flops", result.flops, now, 0),
             Metric("seconds", result.seconds, now, 0),
         ]
         if not result.failure:

@@ -92,7 +92,7 @@ def project(tmp_path_factory, env):
 
 
 def test_outputs_and_metrics_exist(project):
-    for name in ["data/prepared/train.pt", "search/best.yaml", "search/history.csv", "search/hall_of_fame.yaml",
+    for name in ["data/prepared/train.pt", "search/best.yaml", "search/history.csv", "search/hall_of_fame.json", "search/pareto.csv", "search/checkpoint/latest.json",
                  "models/model.pt", "models/fused.pt", "metrics/plots/search_generations.csv",
                  "metrics/plots/train_curve.csv", "metrics/plots/confusion.csv"]:
         assert (project / name).is_file(), name

@@ -1,12 +1,18 @@
-"""The genetic search: reproducible, memoized, elitist, robust to failing candidates."""
+"""The search engine and its strategies: reproducible, memoized, elitist, budgeted,
+resumable, multi-fidelity, multi-objective, and the same on every backend."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
-from pipeline.backends import SerialBackend
+from pipeline.backends import ProcessBackend, SerialBackend
 from pipeline.candidate import CandidateContext
+from pipeline.errors import ConfigError
 from pipeline.genome import genome_key
 from pipeline.params import params_from_dict
+from pipeline.search import load_checkpoint, run_search
+from pipeline.strategies import make_strategy
 
 TINY_SPACE = {
     "stages": {"low": 1, "high": 2},
@@ -18,78 +24,165 @@ TINY_SPACE = {
 }
 
 
-def tiny_params(**search):
-    settings = {"population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3}
+def tiny_params(space=None, seed=3, **search):
+    settings = {"population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3, "backend": "serial"}
     settings.update(search)
-    return params_from_dict({"seed": 3, "space": TINY_SPACE, "search": settings})
+    return params_from_dict({"seed": seed, "space": space or TINY_SPACE, "search": settings})
 
 
-def run(params, data, max_params=None):
-    from pipeline.search import run_ga
-
-    backend = SerialBackend(CandidateContext(data, "cpu", False, max_params))
-    seen = []
-    outcome = run_ga(params.space, params.search, params.seed, data.input_shape, backend.map,
-                     on_result=lambda g, r: seen.append((g, r.key)))
-    return outcome, seen
+def search(params, data, backend=None, max_params=None, **kwargs):
+    strategy = make_strategy(params.space, params.search, data.input_shape, params.seed)
+    backend = backend or SerialBackend(CandidateContext(data, "cpu", False, max_params))
+    return run_search(strategy, params.search, params.seed, backend.map, params_hash="test", log=lambda m: None, **kwargs)
 
 
-def _comparable(outcome):
-    return [(g, r.key, r.val_accuracy, r.val_loss, r.params, r.failure) for g, r in outcome.history]
+def comparable(outcome):
+    return [(g, rung, r.key, r.epochs, r.val_accuracy, r.val_loss, r.params, r.failure) for g, rung, r in outcome.history]
 
 
-def test_same_seed_gives_the_same_search(tiny_digits):
-    first, _ = run(tiny_params(), tiny_digits)
-    second, _ = run(tiny_params(), tiny_digits)
-    assert _comparable(first) == _comparable(second)
-    assert first.best_genome == second.best_genome
+def test_same_seed_same_search_and_other_seed_differs(tiny_digits):
+    first, second = search(tiny_params(), tiny_digits), search(tiny_params(), tiny_digits)
+    assert comparable(first) == comparable(second) and first.best_genome == second.best_genome
+    assert comparable(search(tiny_params(seed=4), tiny_digits)) != comparable(first)
 
 
-def test_identical_genomes_are_trained_once_and_reported_once(tiny_digits):
-    outcome, reported = run(tiny_params(generations=3), tiny_digits)
-    keys = [r.key for _, r in outcome.history]
+def test_each_genome_is_trained_once(tiny_digits):
+    outcome = search(tiny_params(generations=3), tiny_digits)
+    keys = [(r.key, r.epochs) for _, _, r in outcome.history]
     assert len(keys) == len(set(keys))
-    assert [k for _, k in reported] == keys
-    assert len(outcome.history) <= 6 * 4
 
 
-def test_best_is_the_fittest_ever_evaluated(tiny_digits):
-    outcome, _ = run(tiny_params(), tiny_digits)
-    fittest = max((r for _, r in outcome.history), key=lambda r: (r.val_accuracy, -r.val_loss))
-    assert outcome.best_result.key == fittest.key
-    assert genome_key(outcome.best_genome) == fittest.key
-    assert [r.key for r in outcome.hall_of_fame][0] == fittest.key
-
-
-def test_elitism_best_per_generation_never_drops(tiny_digits):
-    outcome, _ = run(tiny_params(generations=3), tiny_digits)
+def test_best_is_the_fittest_ever_evaluated_and_elitism_keeps_it(tiny_digits):
+    outcome = search(tiny_params(generations=3), tiny_digits)
+    fittest = max((r for _, _, r in outcome.history), key=lambda r: (r.val_accuracy, -r.val_loss))
+    assert outcome.best_result.key == fittest.key and outcome.hall_of_fame[0].result.key == fittest.key
     bests = [g.best for g in outcome.generations]
-    assert bests == sorted(bests)
-    assert [g.generation for g in outcome.generations] == [0, 1, 2, 3]
+    assert bests == sorted(bests) and [g.generation for g in outcome.generations] == [0, 1, 2, 3]
 
 
 def test_failing_candidates_are_recorded_and_the_search_completes(tiny_digits):
-    outcome, _ = run(tiny_params(), tiny_digits, max_params=1)
-    assert outcome.history and all(r.failure == "too_large" for _, r in outcome.history)
-    assert outcome.best_result.val_accuracy == 0.0
+    outcome = search(tiny_params(), tiny_digits, max_params=1)
+    assert outcome.history and all(r.failure == "too_large" for _, _, r in outcome.history)
+    assert outcome.stop_reason == "completed"
 
 
-def test_different_seed_gives_a_different_search(tiny_digits):
-    first, _ = run(tiny_params(), tiny_digits)
-    other = params_from_dict({"seed": 4, "space": TINY_SPACE, "search": {"population": 6, "generations": 2, "epochs": 1}})
-    second, _ = run(other, tiny_digits)
-    assert _comparable(first) != _comparable(second)
-
-
-def test_serial_and_process_backends_give_identical_results(tiny_digits):
-    from pipeline.backends import ProcessBackend
-    from pipeline.search import run_ga
-
-    params = tiny_params()
-    serial, _ = run(params, tiny_digits)
+def test_backends_serial_and_processes_agree(tiny_digits):
+    serial = search(tiny_params(), tiny_digits)
     pool = ProcessBackend(CandidateContext(tiny_digits, "cpu", False, None), workers=2)
     try:
-        parallel = run_ga(params.space, params.search, params.seed, tiny_digits.input_shape, pool.map)
+        parallel = search(tiny_params(), tiny_digits, backend=pool)
     finally:
         pool.close()
-    assert _comparable(parallel) == _comparable(serial)
+    assert comparable(parallel) == comparable(serial)
+
+
+@pytest.mark.parametrize("algorithm", ["random", "tpe"])
+def test_other_algorithms_run_and_are_reproducible(tiny_digits, algorithm):
+    first = search(tiny_params(algorithm=algorithm), tiny_digits)
+    second = search(tiny_params(algorithm=algorithm), tiny_digits)
+    assert comparable(first) == comparable(second)
+    assert len(first.history) == 6 * 3 and first.best_result.val_accuracy > 0.1
+
+
+def test_grid_enumerates_every_point_once(tiny_digits):
+    space = {"width": [4, 8], "norm": ["batch", "none"], "optimizer": ["adam"], "stages": [1, 2]}
+    outcome = search(tiny_params(space, algorithm="grid", population=3, max_evaluations=8), tiny_digits)
+    genomes = {(r.genome["width"], r.genome["norm"], r.genome["stages"]) for _, _, r in outcome.history}
+    assert len(outcome.history) == 8 and len(genomes) == 8
+    assert outcome.stop_reason in ("search space exhausted", "max_evaluations (8) reached")
+
+
+def test_grid_refuses_infinite_or_too_large_spaces():
+    with pytest.raises(ConfigError, match="grid needs finite choices; lr"):
+        tiny_params(algorithm="grid")
+    with pytest.raises(ConfigError, match=r"the grid has 16 points, more than search.max_evaluations = 10"):
+        tiny_params({"width": [4, 8], "norm": ["batch", "none"], "stages": [1, 2], "kernel": [3, 5]},
+                    algorithm="grid", max_evaluations=10)
+
+
+def test_nsga2_writes_a_non_dominated_front(tiny_digits):
+    params = tiny_params(algorithm="nsga2", objectives=["accuracy", "params"], population=8, generations=2)
+    outcome = search(params, tiny_digits)
+    front = outcome.pareto
+    assert front
+    values = [s.objectives(["accuracy", "params"]) for s in front]
+    for a in values:
+        for b in values:
+            dominates = b[0] >= a[0] and b[1] <= a[1] and (b[0] > a[0] or b[1] < a[1])
+            assert not dominates, (a, b)
+    archive = [s.objectives(["accuracy", "params"]) for s in make_strategy_archive(outcome)]
+    for a in values:  # nothing evaluated dominates a front member
+        assert not any(b[0] >= a[0] and b[1] <= a[1] and (b[0] > a[0] or b[1] < a[1]) for b in archive)
+    assert outcome.best.sort_key()[0] == max(v[0] for v in values)
+
+
+def make_strategy_archive(outcome):
+    from pipeline.search import Scored
+
+    return [Scored(r.genome, r, rung) for _, rung, r in outcome.history if not r.failure]
+
+
+def test_fidelity_trains_fewer_epochs_and_records_every_rung(tiny_digits):
+    plain = search(tiny_params(population=9, generations=1, epochs=4), tiny_digits)
+    halving = search(tiny_params(population=9, generations=1, fidelity={"rungs": [1, 4], "eta": 3}), tiny_digits)
+    epochs = lambda outcome: sum(r.epochs for _, _, r in outcome.history)
+    assert epochs(halving) < epochs(plain)
+    rungs = [rung for _, rung, _ in halving.history]
+    assert set(rungs) == {0, 1} and rungs.count(1) <= rungs.count(0) // 3 + 2
+    assert halving.best.rung == 1 and halving.best_result.epochs == 4
+
+
+def test_fidelity_with_nsga2(tiny_digits):
+    params = tiny_params(algorithm="nsga2", objectives=["accuracy", "flops"], population=8, generations=1,
+                         fidelity={"rungs": [1, 2], "eta": 2})
+    outcome = search(params, tiny_digits)
+    assert outcome.pareto and {rung for _, rung, _ in outcome.history} == {0, 1}
+
+
+@pytest.mark.parametrize("limit,reason", [({"max_evaluations": 7}, "max_evaluations (7) reached"),
+                                          ({"patience": 1, "generations": 20}, "patience")])
+def test_budgets_stop_cleanly_and_say_why(tiny_digits, limit, reason):
+    outcome = search(tiny_params(**limit), tiny_digits)
+    assert reason in outcome.stop_reason
+    if "max_evaluations" in limit:
+        assert len(outcome.history) == 7
+
+
+def test_time_budget_stops_after_the_running_generation(tiny_digits):
+    outcome = search(tiny_params(time_budget=0.001, generations=50), tiny_digits)
+    assert outcome.stop_reason.startswith("time_budget") and len(outcome.generations) == 1
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(tiny_digits, tmp_path):
+    params = tiny_params(generations=3)
+    whole = search(params, tiny_digits)
+
+    def stop_after_first(record):
+        if record.generation == 1:
+            raise Interrupted
+
+    checkpoint = tmp_path / "checkpoint" / "latest.json"
+    with pytest.raises(Interrupted):
+        search(params, tiny_digits, checkpoint_path=checkpoint, on_generation=stop_after_first)
+    saved = json.loads(checkpoint.read_text())
+    assert saved["generation"] == 0  # generation 1 never completed
+    resumed = search(params, tiny_digits, checkpoint_path=checkpoint)
+    assert resumed.resumed_from == 0
+    assert comparable(resumed) == comparable(whole)
+    assert [s.result.key for s in resumed.hall_of_fame] == [s.result.key for s in whole.hall_of_fame]
+    assert resumed.best_genome == whole.best_genome
+
+
+def test_checkpoint_of_other_params_is_not_reused_and_corrupt_latest_falls_back(tiny_digits, tmp_path):
+    checkpoint = tmp_path / "checkpoint" / "latest.json"
+    search(tiny_params(generations=2), tiny_digits, checkpoint_path=checkpoint)
+    messages = []
+    assert load_checkpoint(checkpoint, "other", messages.append) is None
+    assert "different search params" in messages[0]
+    checkpoint.write_text("{ truncated")
+    fallback = load_checkpoint(checkpoint, "test", messages.append)
+    assert fallback is not None and fallback.generation == 1 and "unreadable" in messages[-1]
