@@ -88,6 +88,24 @@ def enable_wal(uri: str) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail at the start of a stage, in one line, when a tracking server does not answer;
+    MLflow's own client would retry with backoff for minutes, after the work was done."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            response.read(64)
+    except urllib.error.HTTPError:
+        return  # it answered; MLflow will report anything more specific
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise UserError(f"MLflow tracking server {uri} cannot be reached ({reason}); start it or unset MLFLOW_TRACKING_URI") from None
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -113,6 +131,7 @@ class StageRun:
         from mlflow.tracking import MlflowClient
 
         uri = tracking_uri(self.params, self.root)
+        check_reachable(uri)
         mlflow.set_tracking_uri(uri)
         enable_wal(uri)
         self.client = MlflowClient(uri)

@@ -76,5 +76,22 @@ def evaluate(params_path: str, model_path, data_source, sha256, out) -> None:
         raise click.UsageError("--model and --data go together")
     _guarded("evaluate", lambda: __import__("stages.evaluate", fromlist=["x"]).evaluate_any(model_path, data_source, sha256, out))
 
+def run_cli() -> None:
+    """The console entry point: click's usage errors become one line and status 2, like
+    every other user error of this tool."""
+    try:
+        main(standalone_mode=False)
+    except click.UsageError as err:
+        name = err.ctx.info_name if err.ctx else None
+        where = "automl" if name in (None, "automl", "cli", "main") else f"automl {name}"
+        click.echo(f"{where}: error: {err.format_message()} (see --help)", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.Abort:
+        click.echo("automl: interrupted", err=True)
+        sys.exit(130)
+
+
 if __name__ == "__main__":
-    main()
+    run_cli()

@@ -1,0 +1,95 @@
+"""Unsafe or broken files and unreachable services fail clearly, never run code."""
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from pipeline.artifacts import ModelInfo, load_model, save_model
+from pipeline.errors import UserError
+from pipeline.genome import default_genome
+from pipeline.model import build_model
+from tests.conftest import ROOT
+
+
+class RunsCode:
+    """Unpickling this calls os.system, the classic malicious model file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_model_file_whose_pickle_runs_code_is_refused_and_the_code_does_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    torch.save({"format": "automl-model/1", "state_dict": {}, "payload": RunsCode(marker)}, path)
+    with pytest.raises(UserError, match=r"model.pt: cannot be loaded safely"):
+        load_model(path)
+    assert not marker.exists()
+    # the same trick inside a plain pickle is refused too
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(UserError, match="cannot be loaded safely"):
+        load_model(raw)
+    assert not marker.exists()
+
+
+def _saved_model(path):
+    genome = default_genome()
+    model = build_model(genome, (1, 8, 8), 10)
+    save_model(path, model, ModelInfo(genome, [str(i) for i in range(10)], [1, 8, 8], [0.0], [1.0], fused=False))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble"])
+def test_corrupt_model_file_is_named(tmp_path, damage):
+    path = tmp_path / "model.pt"
+    _saved_model(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:100] + bytes(200) + data[300:])
+    with pytest.raises(UserError) as err:
+        load_model(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_model_file_of_another_shape_is_named(tmp_path):
+    path = tmp_path / "model.pt"
+    _saved_model(path)
+    raw = torch.load(path, weights_only=True)
+    raw["genome"]["width"] = 48
+    torch.save(raw, path)
+    with pytest.raises(UserError, match="model.pt: does not match its genome"):
+        load_model(path)
+
+
+def test_unreachable_tracking_server_fails_at_stage_start_in_one_line(tmp_path, venv_env):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 0}))
+    env = dict(venv_env, PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    result = subprocess.run([sys.executable, "-m", "stages.cli", "data"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"MLflow tracking server http://127.0.0.1:{port} cannot be reached" in lines[0]
+    assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
+
+
+def test_bad_cli_option_fails_with_usage_and_status_2(tmp_path, venv_env):
+    env = dict(venv_env, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "stages.cli", "search", "--bogus"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "No such option" in lines[0] and "--bogus" in lines[0]
+    result = subprocess.run([sys.executable, "-m", "stages.cli", "evaluate", "--model", "x.pt"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--model and --data go together" in result.stderr
