@@ -80,7 +80,7 @@ def run_cli() -> None:
     """The console entry point: click's usage errors become one line and status 2, like
     every other user error of this tool."""
     try:
-        main(standalone_mode=False)
+        main(prog_name="automl", standalone_mode=False)
     except click.UsageError as err:
         name = err.ctx.info_name if err.ctx else None
         where = "automl" if name in (None, "automl", "cli", "main") else f"automl {name}"
