@@ -28,7 +28,7 @@ TINY = {
     },
     "search": {"algorithm": "ga", "population": 4, "generations": 1, "epochs": 1},
     "train": {"epochs": 2},
-    "fuse": {"latency_repeats": 2},
+    "fuse": {"latency_repeats": 2, "export": ["torchscript", "onnx"]},
     "runtime": {"device": "cpu", "threads": 1, "bf16": False},
     "mlflow": {"experiment": "e2e"},
 }
@@ -173,3 +173,50 @@ def test_dvc_experiment_with_set_param_is_listed(project, env):
     assert data, text[:2000]
     assert data[0]["params"]["params.yaml"]["data"]["train"]["epochs"] == 1
     assert "accuracy" in data[0]["metrics"]["metrics/evaluate.json"]["data"]
+
+
+def test_registered_model_and_png_artifacts(project):
+    import mlflow
+    import mlflow.pytorch
+    import torch
+    from mlflow import MlflowClient
+
+    from pipeline.data import load_prepared
+    from pipeline.predict import load_predictor
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    versions = client.search_model_versions("name = 'automl-classifier'")
+    assert versions
+    registered = mlflow.pytorch.load_model(f"models:/automl-classifier/{max(int(v.version) for v in versions)}")
+    data = load_prepared(project / "data/prepared")
+    images = data.test.images.float() / 255
+    with torch.no_grad():
+        from_registry = registered(images).argmax(1)
+    from_file = load_predictor(project / "models/fused.pt").logits(data.test.images).argmax(1)
+    assert torch.equal(from_registry, from_file)
+
+    runs = mlflow.search_runs(experiment_names=["e2e"], output_format="list")
+    stage_run = {r.data.tags.get("automl.stage"): r for r in runs if r.data.tags.get("automl.stage")}
+    expected = {"search": "search_fitness.png", "train": "train_curve.png", "evaluate": "confusion.png"}
+    for stage, picture in expected.items():
+        names = [a.path for a in client.list_artifacts(stage_run[stage].info.run_id, "plots")]
+        assert f"plots/{picture}" in names, (stage, names)
+    assert "plots/errors.png" in [a.path for a in client.list_artifacts(stage_run["evaluate"].info.run_id, "plots")]
+
+
+def test_dvc_metrics_and_plots_views(project, env):
+    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], project, env).stdout)
+    assert "accuracy" in json.dumps(shown)
+    out = project / "plots_html"
+    sh(["dvc", "plots", "show", "-o", str(out)], project, env)
+    html = (out / "index.html").read_text()
+    declared = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
+    for entry in declared:
+        if isinstance(entry, dict):  # a data plot: drawn with the title dvc.yaml gives it
+            (path, props), = entry.items()
+            assert props["title"] in html, path
+        else:  # an image plot: embedded by name
+            assert Path(entry).name in html, entry
+    assert len(declared) == 6
