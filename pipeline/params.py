@@ -82,6 +82,7 @@ class SearchParams:
     objectives: tuple = _spec(("accuracy",), choices=OBJECTIVES, doc="nsga2: accuracy plus what to minimize")
     fidelity: FidelityParams = field(default_factory=FidelityParams)
     max_evaluations: int = _spec(0, 0, 10**9, doc="stop after this many trainings; 0 = no limit")
+    max_epochs: int = _spec(0, 0, 10**12, doc="stop when this many training epochs are spent; 0 = no limit")
     time_budget: float = _spec(0.0, 0.0, 10**9, doc="stop after this many seconds; 0 = no limit")
     patience: int = _spec(0, 0, 100_000, doc="stop after this many generations without improvement; 0 = off")
     max_params: int = _spec(5_000_000, 1, 10**12)

@@ -89,9 +89,10 @@ class SearchOutcome:
 class Budget:
     """Evaluations, wall time and patience; `exhausted()` says why the search must stop."""
 
-    def __init__(self, settings: SearchParams, spent_evaluations: int = 0, spent_seconds: float = 0.0):
+    def __init__(self, settings: SearchParams, spent_evaluations: int = 0, spent_seconds: float = 0.0, spent_epochs: int = 0):
         self.settings = settings
         self.evaluations = spent_evaluations
+        self.epochs = spent_epochs
         self.started = time.monotonic() - spent_seconds
         self.best_score: tuple | None = None
         self.stale_generations = 0
@@ -104,6 +105,14 @@ class Budget:
         limit = self.settings.max_evaluations
         return None if not limit else max(0, limit - self.evaluations)
 
+    def affords(self, queued: int, queued_epochs: int, epochs: int) -> bool:
+        """Whether one more training of `epochs` fits after `queued` already queued ones."""
+        remaining = self.remaining_evaluations()
+        if remaining is not None and queued >= remaining:
+            return False
+        limit = self.settings.max_epochs
+        return not limit or self.epochs + queued_epochs + epochs <= limit
+
     def observe_generation(self, best: Scored) -> None:
         key = best.sort_key()
         if self.best_score is None or key > self.best_score:
@@ -114,6 +123,8 @@ class Budget:
     def exhausted(self) -> str | None:
         if self.remaining_evaluations() == 0:
             return f"max_evaluations ({self.settings.max_evaluations}) reached"
+        if self.settings.max_epochs and self.epochs + min(self.settings.budgets) > self.settings.max_epochs:
+            return f"max_epochs ({self.settings.max_epochs}) reached"
         if self.settings.time_budget and self.seconds >= self.settings.time_budget:
             return f"time_budget ({self.settings.time_budget:g} s) reached"
         if self.settings.patience and self.stale_generations >= self.settings.patience:
@@ -144,8 +155,7 @@ class Evaluator:
             if memo_key in self.memo or memo_key in queued:
                 self.memo_hits += 1
                 continue
-            remaining = self.budget.remaining_evaluations()
-            if remaining is not None and len(tasks) >= remaining:
+            if not self.budget.affords(len(tasks), len(tasks) * epochs, epochs):
                 continue
             queued.add(memo_key)
             tasks.append(CandidateTask(key, genome, epochs, genome_seed(self.seed, genome, epochs)))
@@ -153,6 +163,7 @@ class Evaluator:
             self.memo[self.memo_key(result.key, epochs)] = result
             self.history.append((generation, rung, result))
             self.budget.evaluations += 1
+            self.budget.epochs += result.epochs
             if self.on_result:
                 self.on_result(generation, rung, result)
         return [self.memo.get(self.memo_key(genome_key(g), epochs)) for g in genomes]
@@ -188,6 +199,7 @@ class Checkpoint:
     generations: list
     random_state: list
     evaluations: int
+    epochs: int
     seconds: float
     memo_hits: int
     best_score: list | None
@@ -281,7 +293,7 @@ def run_search(
         evaluator.memo_hits = restored.memo_hits
         hall.items = [Scored(g, evaluator.memo[k], r) for g, k, r in restored.hall_of_fame]
         records = [GenerationRecord(**r) for r in restored.generations]
-        budget = Budget(settings, restored.evaluations, restored.seconds)
+        budget = Budget(settings, restored.evaluations, restored.seconds, restored.epochs)
         budget.best_score = tuple(restored.best_score) if restored.best_score else None
         budget.stale_generations = restored.stale_generations
         evaluator.budget = budget
@@ -325,6 +337,7 @@ def run_search(
                 generations=[asdict(r) for r in records],
                 random_state=_random_state_to_json(random.getstate()),
                 evaluations=budget.evaluations,
+                epochs=budget.epochs,
                 seconds=budget.seconds,
                 memo_hits=evaluator.memo_hits,
                 best_score=list(budget.best_score) if budget.best_score else None,

@@ -31,8 +31,15 @@ LAST_STAGE = "evaluate"
 PARENT_TAG = "automl.pipeline"
 
 
+def project_root(root: Path) -> Path:
+    """Where the default store lives. `dvc exp run --queue` runs stages in a temporary copy
+    of the repo and sets DVC_ROOT to the real one, so every experiment logs to one store."""
+    return Path(os.environ.get("DVC_ROOT") or root)
+
+
 def tracking_uri(params: Params, root: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or params.mlflow.tracking_uri or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+    default = f"sqlite:///{(project_root(root) / 'mlflow.db').resolve()}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or params.mlflow.tracking_uri or default
 
 
 def git_commit(root: Path) -> str:
@@ -140,7 +147,7 @@ class StageRun:
         except Exception as err:  # the server is down, the URI is wrong, the DB is broken
             raise UserError(f"MLflow tracking server {uri} cannot be reached ({str(err).splitlines()[0][:200]})") from None
         if experiment is None:
-            location = (self.root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+            location = (project_root(self.root) / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
             experiment_id = self.client.create_experiment(self.params.mlflow.experiment, artifact_location=location)
         else:
             experiment_id = experiment.experiment_id

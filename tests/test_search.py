@@ -186,3 +186,9 @@ def test_checkpoint_of_other_params_is_not_reused_and_corrupt_latest_falls_back(
     checkpoint.write_text("{ truncated")
     fallback = load_checkpoint(checkpoint, "test", messages.append)
     assert fallback is not None and fallback.generation == 1 and "unreadable" in messages[-1]
+
+
+def test_epoch_budget_is_never_exceeded(tiny_digits):
+    outcome = search(tiny_params(max_epochs=10, epochs=3, generations=20), tiny_digits)
+    assert sum(r.epochs for _, _, r in outcome.history) <= 10
+    assert outcome.stop_reason == "max_epochs (10) reached"
