@@ -82,6 +82,24 @@ def shielded(method):
     return wrapper
 
 
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """An exclusive lock beside a SQLite store (nothing to lock for a server)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(uri[len("sqlite:///"):] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def enable_wal(uri: str) -> None:
     """Write-ahead logging lets readers (the UI, a second experiment) work while a stage
     writes; the setting is stored in the database file, so this runs once per store."""
@@ -140,22 +158,24 @@ class StageRun:
         uri = tracking_uri(self.params, self.root)
         check_reachable(uri)
         mlflow.set_tracking_uri(uri)
-        enable_wal(uri)
-        self.client = MlflowClient(uri)
-        try:
-            experiment = self.client.get_experiment_by_name(self.params.mlflow.experiment)
-        except Exception as err:  # the server is down, the URI is wrong, the DB is broken
-            raise UserError(f"MLflow tracking server {uri} cannot be reached ({str(err).splitlines()[0][:200]})") from None
-        if experiment is None:
-            location = (project_root(self.root) / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-            experiment_id = self.client.create_experiment(self.params.mlflow.experiment, artifact_location=location)
-        else:
-            experiment_id = experiment.experiment_id
-        self.experiment_id = experiment_id
+        # Two experiments starting at once would both create (migrate) a new SQLite store
+        # and both create the experiment; a file lock makes the first one do it alone.
+        with store_lock(uri):
+            enable_wal(uri)
+            self.client = MlflowClient(uri)
+            try:
+                experiment = self.client.get_experiment_by_name(self.params.mlflow.experiment)
+            except Exception as err:  # the server is down, the URI is wrong, the DB is broken
+                raise UserError(f"MLflow tracking store {uri} cannot be used ({str(err).splitlines()[0][:200]})") from None
+            if experiment is None:
+                location = (project_root(self.root) / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+                self.experiment_id = self.client.create_experiment(self.params.mlflow.experiment, artifact_location=location)
+            else:
+                self.experiment_id = experiment.experiment_id
         self._fail_abandoned_runs()
         self.parent_id = self._find_or_start_parent()
         run = self.client.create_run(
-            experiment_id,
+            self.experiment_id,
             run_name=self.stage,
             tags={
                 "mlflow.parentRunId": self.parent_id, "automl.stage": self.stage, **self._identity_tags(),
