@@ -55,7 +55,8 @@ def run(params: Params) -> None:
 
         def on_generation(record):
             progress.generation(record)
-            tracking.log_metrics({"best_val_accuracy": record.best, "mean_val_accuracy": record.mean}, step=record.generation)
+            tracking.log_metrics({"generation_best_val_accuracy": record.best, "generation_mean_val_accuracy": record.mean},
+                                step=record.generation)
 
         try:
             outcome = run_search(strategy, params.search, params.seed, backend.map, params_hash=checkpoint_hash(params),
