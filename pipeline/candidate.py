@@ -33,6 +33,7 @@ class CandidateContext:
     bf16: bool
     max_params: int | None
     measure_latency: bool = False
+    time_limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> Candid
             torch.device(context.device),
             bf16=context.bf16,
             max_params=context.max_params,
+            time_limit=context.time_limit,
         )
         result.val_accuracy, result.val_loss, result.params = fitted.val_accuracy, fitted.val_loss, fitted.params
         result.curve = [vars(record) for record in fitted.epochs]
@@ -113,8 +115,13 @@ def evaluate_candidate(task: CandidateTask, context: CandidateContext) -> Candid
             result.latency_ms = round(latency_ms(model.cpu(), torch.rand(1, *context.data.input_shape), 10), 4)
     except CandidateFailure as failure:
         result.failure, result.detail = failure.reason, failure.detail
-    except torch.OutOfMemoryError as err:
-        result.failure, result.detail = "out_of_memory", str(err).splitlines()[0][:300]
+    except (torch.OutOfMemoryError, MemoryError) as err:
+        result.failure, result.detail = "out_of_memory", (str(err).splitlines() or [type(err).__name__])[0][:300]
+    except RuntimeError as err:
+        # The CPU allocator reports exhaustion as a plain RuntimeError.
+        memory = "can't allocate memory" in str(err) or "out of memory" in str(err).lower()
+        result.failure = "out_of_memory" if memory else "exception"
+        result.detail = f"{type(err).__name__}: {err}".splitlines()[0][:300]
     except Exception as err:  # a broken candidate must never crash the search
         result.failure = "exception"
         result.detail = f"{type(err).__name__}: {err}".splitlines()[0][:300]

@@ -86,6 +86,7 @@ class SearchParams:
     time_budget: float = _spec(0.0, 0.0, 10**9, doc="stop after this many seconds; 0 = no limit")
     patience: int = _spec(0, 0, 100_000, doc="stop after this many generations without improvement; 0 = off")
     max_params: int = _spec(5_000_000, 1, 10**12)
+    candidate_timeout: float = _spec(0.0, 0.0, 10**9, doc="seconds one candidate may train; 0 = no limit")
     backend: str = _spec("processes", choices=("serial", "processes", "ray"))
     workers: int = _spec(0, 0, 1024, doc="parallel candidates; 0 = one per available core")
     ray_address: str = _spec("", doc="backend ray: empty = start a local Ray, else an existing cluster's address")

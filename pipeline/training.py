@@ -78,9 +78,12 @@ def train_one_epoch(
     generator: torch.Generator,
     device: torch.device,
     bf16: bool = False,
+    deadline: float | None = None,
 ) -> torch.Tensor:
     """One pass over full batches of a seeded permutation; returns the summed loss as a
-    device tensor (reading it is the caller's one sync per epoch)."""
+    device tensor (reading it is the caller's one sync per epoch). Past `deadline` (a
+    `time.perf_counter()` value) it raises `CandidateFailure("timeout")`; reading the clock
+    needs no device sync."""
     model.train()
     criterion = LOSSES[genome["loss"]]
     augment = AUGMENTATIONS[genome["augment"]]
@@ -102,6 +105,8 @@ def train_one_epoch(
         optimizer.step()
         schedule.after_batch()
         total += loss.detach()
+        if deadline is not None and time.perf_counter() > deadline:
+            raise CandidateFailure("timeout", f"still training after the candidate_timeout, at step {step + 1} of {steps}")
     return total
 
 
@@ -114,6 +119,7 @@ def fit(
     *,
     bf16: bool = False,
     max_params: int | None = None,
+    time_limit: float | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> tuple[Net, FitResult]:
     """Train `genome` for `epochs` on data.train, scoring on data.val after every epoch."""
@@ -139,7 +145,9 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(seed)
     result = FitResult(val_accuracy=0.0, val_loss=math.inf, params=params)
     for epoch in range(1, epochs + 1):
-        total = train_one_epoch(model, optimizer, schedule, genome, train_x, train_y, batch_size, generator, device, bf16)
+        deadline = started + time_limit if time_limit else None
+        total = train_one_epoch(model, optimizer, schedule, genome, train_x, train_y, batch_size, generator, device, bf16,
+                                deadline)
         train_loss = total.item() / steps
         if not math.isfinite(train_loss):
             raise CandidateFailure("nan_loss", f"training loss became {train_loss} in epoch {epoch}")

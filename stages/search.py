@@ -43,7 +43,8 @@ def run(params: Params) -> None:
         data = load_prepared(PREPARED)
         strategy = make_strategy(params.space, params.search, data.input_shape, params.seed)
         context = CandidateContext(data, str(device), params.runtime.bf16, params.search.max_params,
-                                   measure_latency="latency" in params.search.objectives)
+                                   measure_latency="latency" in params.search.objectives,
+                                   time_limit=params.search.candidate_timeout or None)
         backend = make_backend(params.search, context)
         progress = GenerationProgress(params.search.population, strategy.last_generation(), sys.stderr)
         counter = Counter()

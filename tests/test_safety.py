@@ -93,3 +93,30 @@ def test_bad_cli_option_fails_with_usage_and_status_2(tmp_path, venv_env):
     result = subprocess.run([sys.executable, "-m", "stages.cli", "evaluate", "--model", "x.pt"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--model and --data go together" in result.stderr
+
+
+OOM_SCRIPT = r"""
+import resource, sys
+import torch
+from pipeline.candidate import CandidateContext, CandidateTask, evaluate_candidate
+from pipeline.data import PreparedData, Split
+from pipeline.genome import default_genome, genome_key
+
+size = int(open('/proc/self/status').read().split('VmSize:')[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + 2 * 1024**3, size + 2 * 1024**3))  # 2 GiB more than now
+images = torch.zeros(64, 3, 384, 384, dtype=torch.uint8)
+split = Split(images, torch.arange(64) % 2)
+data = PreparedData(split, split, split, ["a", "b"], [0.5] * 3, [0.25] * 3)
+genome = default_genome()
+genome.update(width=512, stages=1, batch_size=64)  # one activation alone is 19 GiB
+result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 1, 0), CandidateContext(data, "cpu", False, None))
+print(result.failure, "|", result.detail)
+"""
+
+
+def test_real_out_of_memory_is_a_recorded_failure(tmp_path, venv_env):
+    """A real allocation failure (address space capped with RLIMIT_AS in a child process)."""
+    env = dict(venv_env, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", OOM_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("out_of_memory |"), result.stdout

@@ -120,3 +120,10 @@ def test_exception_in_a_candidate_is_a_recorded_failure(tiny_digits):
     result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 1, 0), _context(broken))
     assert result.failure == "exception"
     assert "Error" in result.detail  # the exception's type and message are kept
+
+
+def test_candidate_past_its_timeout_is_a_recorded_failure(tiny_digits):
+    genome = small_genome(batch_size=1)  # 200 steps per epoch: slow enough to overrun 1 ms
+    context = CandidateContext(tiny_digits, "cpu", False, None, time_limit=0.001)
+    result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 5, 0), context)
+    assert result.failure == "timeout" and "candidate_timeout" in result.detail
