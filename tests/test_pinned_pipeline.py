@@ -65,3 +65,28 @@ def test_pipeline_runs_with_one_choice_pinned(in_tmp, gene, value):
 def test_refused_criterion_stops_at_once_with_its_reason():
     with pytest.raises(ConfigError, match="'ctc' is refused: CTC aligns a sequence"):
         params_from_dict(tiny("loss", "ctc"))
+
+
+@pytest.mark.slow
+def test_failed_candidates_are_recorded_in_history_metrics_and_mlflow(in_tmp):
+    import csv
+
+    from stages import data, search
+
+    raw = tiny("width", 8)
+    raw["space"]["width"] = {"low": 8, "high": 64}
+    raw["search"]["max_params"] = 20_000  # wide candidates are refused before training
+    params = params_from_dict(raw)
+    data.run(params)
+    search.run(params)
+    with open(in_tmp / "search/history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    failed = [r for r in rows if r["failure"]]
+    assert failed and all(r["failure"] == "too_large" and "max_params" in r["detail"] for r in failed)
+    assert any(not r["failure"] for r in rows)
+    summary = json.loads((in_tmp / "metrics/search.json").read_text())
+    assert summary["failures_by_reason"] == {"too_large": len(failed)}
+    mlflow.set_tracking_uri(f"sqlite:///{in_tmp / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["pinned-width-8"], output_format="list")
+    tagged = [r for r in runs if r.data.tags.get("failure_reason") == "too_large"]
+    assert len(tagged) == len(failed) and all(r.info.status == "FAILED" for r in tagged)
