@@ -29,7 +29,7 @@ from pipeline.genome import default_genome  # noqa: E402
 from pipeline.model import build_model  # noqa: E402
 from pipeline.optim import Schedule, make_optimizer  # noqa: E402
 from pipeline.runtime import configure  # noqa: E402
-from pipeline.training import train_one_epoch  # noqa: E402
+from pipeline.training import train_one_epoch, use_channels_last  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg-train.tar.gz"
 SHARED_SHA256 = "e681df2639a6884a922718cfd62239dc5d2f1baf07c22dfa6ef7a948116090b9"
@@ -127,7 +127,7 @@ def measure(name: str, images, labels, device) -> dict:
     def fresh():
         torch.manual_seed(0)
         model = build_model(genome, (3, 32, 32), 10, [0.5] * 3, [0.25] * 3).to(device)
-        return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
+        return model.to(memory_format=torch.channels_last) if use_channels_last((3, 32, 32)) else model
 
     warm = min(len(labels), 2048)
     ours_epoch(fresh(), genome, images[:warm], labels[:warm], device)  # warm-up (cuDNN, allocator)

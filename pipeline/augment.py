@@ -1,7 +1,8 @@
 """Batch augmentations on tensors, on the training device, from an explicit generator.
 
-They run on whole batches of floats in [0, 1] (before the model's normalization), so no
-per-sample Python and no DataLoader workers are needed; the amounts scale with image size.
+They run on whole batches (uint8 in training, floats in [0, 1] also work) before the
+model's normalization, so no per-sample Python and no DataLoader workers are needed; the
+amounts scale with image size.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def cutout(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     inside = ((ys - cy).abs() <= side // 2) & ((xs - cx).abs() <= side // 2)
-    return x * (~inside)[:, None].to(x.dtype)
+    return x.masked_fill(inside[:, None], 0)
 
 
 AUGMENTATIONS = {"none": lambda x, gen: x, "flip": flip, "translate": translate, "cutout": cutout}

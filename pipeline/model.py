@@ -74,7 +74,12 @@ def head_features(genome: Mapping, last: LayerShape) -> int:
 
 
 class Normalize(nn.Module):
-    """(x - mean) / std with per-channel buffers, so the model carries its preprocessing."""
+    """(x - mean) / std with per-channel buffers, so the model carries its preprocessing.
+
+    Exported models take floats in [0, 1]. The trainer feeds raw uint8 batches through
+    `from_bytes` instead, where the scaling by 1/255, the mean and the std are folded into
+    one multiply-add, so preprocessing costs one kernel and augmentation runs on bytes.
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
@@ -83,6 +88,10 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+    def from_bytes(self, x: torch.Tensor) -> torch.Tensor:
+        """The same for uint8 0..255 input, in one multiply-add."""
+        return torch.addcmul(-self.mean / self.std, x.float(), 1.0 / (255.0 * self.std))
 
 
 class Net(nn.Module):
@@ -100,6 +109,10 @@ class Net(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(self.normalize(x)))
+
+    def embed_bytes(self, x: torch.Tensor) -> torch.Tensor:
+        """`embed` for raw uint8 batches (the trainer's path)."""
+        return self.head(self.body(self.normalize.from_bytes(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(x))
