@@ -24,7 +24,6 @@ from pipeline.candidate import CandidateResult, CandidateTask
 from pipeline.fileio import write_text
 from pipeline.genome import genome_key, genome_seed
 from pipeline.params import SearchParams
-from pipeline.space import SearchSpace
 
 CHECKPOINT_FORMAT = "automl-search-checkpoint/1"
 

@@ -15,7 +15,7 @@ from pipeline.fusion import fuse_model
 from pipeline.genome import default_genome
 from pipeline.model import build_model
 from pipeline.predict import conform, load_predictor
-from pipeline.training import fit, to_inputs
+from pipeline.training import fit
 from tests.test_fusion import _randomize_batchnorm
 
 META = {"class_names": [str(i) for i in range(10)], "input_shape": [3, 16, 16]}

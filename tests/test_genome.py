@@ -4,12 +4,11 @@ from __future__ import annotations
 import random
 
 import pytest
-import yaml
 
 from pipeline.errors import UserError
 from pipeline.genome import (
     best_yaml_text, canonical, default_genome, genome_key, genome_seed, is_valid, load_best_yaml,
-    mutate_genome, repair, sample_genome,
+    mutate_genome, sample_genome,
 )
 from pipeline.params import load_params, params_from_dict
 from tests.conftest import ROOT

@@ -3,7 +3,6 @@ digits with a tiny budget; a refused criterion stops at once with its reason."""
 from __future__ import annotations
 
 import json
-import os
 
 import mlflow
 import pytest

@@ -3,7 +3,6 @@ local Ray cluster gives the same results as the serial and process backends."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import signal
 import socket

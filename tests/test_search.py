@@ -9,7 +9,6 @@ import pytest
 from pipeline.backends import ProcessBackend, SerialBackend
 from pipeline.candidate import CandidateContext
 from pipeline.errors import ConfigError
-from pipeline.genome import genome_key
 from pipeline.params import params_from_dict
 from pipeline.search import load_checkpoint, run_search
 from pipeline.strategies import make_strategy

@@ -3,7 +3,6 @@ partial output; a stage killed outright is marked FAILED by the next stage start
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
