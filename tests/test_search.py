@@ -191,3 +191,53 @@ def test_epoch_budget_is_never_exceeded(tiny_digits):
     outcome = search(tiny_params(max_epochs=10, epochs=3, generations=20), tiny_digits)
     assert sum(r.epochs for _, _, r in outcome.history) <= 10
     assert outcome.stop_reason == "max_epochs (10) reached"
+
+
+def _kill_workers(backend, count, delay=1.5):
+    """SIGKILL the pool's worker processes as they appear, `count` times in all."""
+    import os
+    import signal
+    import threading
+    import time
+
+    killed = []
+
+    def killer():
+        deadline = time.time() + 120
+        while len(killed) < count and time.time() < deadline:
+            for pid in list(getattr(backend.pool, "_processes", {}) or {}):
+                if pid not in killed:
+                    time.sleep(delay)
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue
+                    killed.append(pid)
+                    break
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    return thread, killed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kills,expected", [(1, ""), (2, "worker_lost")])
+def test_lost_worker_is_retried_once_then_recorded(tiny_digits, kills, expected):
+    from pipeline.candidate import CandidateTask, evaluate_candidate
+    from pipeline.genome import default_genome, genome_key
+
+    genome = dict(default_genome(), width=16, batch_size=4)
+    task = CandidateTask(genome_key(genome), genome, 4, 0)
+    context = CandidateContext(tiny_digits, "cpu", False, None)
+    backend = ProcessBackend(context, workers=1)
+    try:
+        thread, killed = _kill_workers(backend, kills)
+        [result] = backend.map([task])
+        thread.join(timeout=5)
+    finally:
+        backend.close()
+    assert len(killed) == kills
+    assert result.failure == expected
+    if not expected:  # the retry gives exactly the result of an undisturbed run
+        assert result.val_accuracy == evaluate_candidate(task, context).val_accuracy
