@@ -22,12 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
-from pipeline.backends import ProcessBackend, SerialBackend  # noqa: E402
-from pipeline.candidate import CandidateContext  # noqa: E402
-from pipeline.data import PreparedData, Split, prepare  # noqa: E402
-from pipeline.params import DataParams, params_from_dict  # noqa: E402
+from pipeline.data.prepare import prepare  # noqa: E402
+from pipeline.data.settings import DataSettings  # noqa: E402
+from pipeline.data.types import PreparedData, Split  # noqa: E402
+from pipeline.genome.problem import CNNProblem  # noqa: E402
+from pipeline.params import params_from_dict  # noqa: E402
 from pipeline.search import run_search  # noqa: E402
-from pipeline.strategies import make_strategy  # noqa: E402
 
 SPACE = {
     "stages": {"low": 1, "high": 3},
@@ -54,7 +54,7 @@ METHODS = {
 
 def load(train: int, val: int) -> tuple[PreparedData, str]:
     if SHARED.exists():
-        settings = DataParams(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256,
+        settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256,
                               max_samples=train + val + 100, val_fraction=val / (train + val + 100),
                               test_fraction=100 / (train + val + 100))
         data = prepare(settings, 0, Path(__file__).resolve().parent / "results" / "downloads")
@@ -67,25 +67,21 @@ def load(train: int, val: int) -> tuple[PreparedData, str]:
 
 
 def run(method: str, seed: int, data: PreparedData, budget: int, workers: int) -> dict:
-    settings = {"population": 8, "generations": 1000, "max_epochs": budget, "backend": "serial", **METHODS[method]}
+    settings = {"population": 8, "generations": 1000, "max_epochs": budget, "backend": "processes", "workers": workers,
+                **METHODS[method]}
     params = params_from_dict({"seed": seed, "space": SPACE, "search": settings})
-    strategy = make_strategy(params.space, params.search, data.input_shape, seed)
-    context = CandidateContext(data, "cpu", False, 2_000_000)
-    backend = ProcessBackend(context, workers) if workers > 1 else SerialBackend(context)
+    problem = CNNProblem(params.space, data, max_params=2_000_000)
     started = time.perf_counter()
-    try:
-        outcome = run_search(strategy, params.search, seed, backend.map, log=lambda m: None)
-    finally:
-        backend.close()
+    outcome = run_search(problem, params.search, seed, log=lambda m: None)
     spent, best, curve = 0, 0.0, []
     for _, rung, result in outcome.history:
-        spent += result.epochs
+        spent += result.budget
         # Best-so-far counts only full-budget (3-epoch) results: a 1-epoch screening score
         # of the halving method is not comparable to the others' 3-epoch results.
         if rung == len(params.search.budgets) - 1 or len(params.search.budgets) == 1:
-            best = max(best, result.val_accuracy)
+            best = max(best, result.score)
         curve.append([spent, best])
-    return {"best_val_accuracy": outcome.best_result.val_accuracy, "best_epochs": outcome.best_result.epochs,
+    return {"best_val_accuracy": outcome.best_result.score, "best_epochs": outcome.best_result.budget,
             "evaluations": len(outcome.history), "epochs_spent": spent, "seconds": round(time.perf_counter() - started, 1),
             "curve": curve}
 

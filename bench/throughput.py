@@ -1,8 +1,8 @@
 """Training throughput: our tensor trainer against a textbook PyTorch loop, same process.
 
-Three reference genomes (the notes' LeNet, a mid-size conv-BN net, a residual+attention
+Three reference genomes (LeNet, a mid-size conv-BN net, a residual+attention
 net) train one epoch on CIFAR-sized data (the shared CIFAR-10 JPEG archive when present,
-else random tensors of that shape) with (a) `pipeline.training.train_one_epoch`: the split
+else random tensors of that shape) with (a) `pipeline.train.fit.train_one_epoch`: the split
 as one uint8 tensor on the device, index-sliced batches, flip on the batch, and (b) the
 textbook loop: a Dataset of PIL images with torchvision transforms per sample
 (RandomHorizontalFlip, ToTensor, Normalize) behind a `DataLoader` (shuffle, 2 workers).
@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.genome import default_genome  # noqa: E402
-from pipeline.model import build_model  # noqa: E402
-from pipeline.optim import Schedule, make_optimizer  # noqa: E402
+from pipeline.genome.genome import default_genome  # noqa: E402
+from pipeline.nn.model import build_model  # noqa: E402
 from pipeline.runtime import configure  # noqa: E402
-from pipeline.training import train_one_epoch, use_channels_last  # noqa: E402
+from pipeline.train.fit import train_one_epoch, use_channels_last  # noqa: E402
+from pipeline.train.optim import Schedule, make_optimizer  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg-train.tar.gz"
 SHARED_SHA256 = "e681df2639a6884a922718cfd62239dc5d2f1baf07c22dfa6ef7a948116090b9"
@@ -50,10 +50,10 @@ def genome_for(name: str) -> dict:
 
 def load_images(limit: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     if SHARED.exists():
-        from pipeline.data import prepare
-        from pipeline.params import DataParams
+        from pipeline.data.prepare import prepare
+        from pipeline.data.settings import DataSettings
 
-        settings = DataParams(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=limit,
+        settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=limit,
                               val_fraction=0.01, test_fraction=0.01)
         data = prepare(settings, 0, Path(__file__).resolve().parent / "results" / "downloads")
         return data.train.images, data.train.labels, f"shared CIFAR-10 JPEG archive ({len(data.train)} images)"

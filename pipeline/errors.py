@@ -1,4 +1,4 @@
-"""User-facing errors.
+"""User-facing errors, and the one way to shorten any error to a line.
 
 Everything a user can get wrong (params, files, options) raises `UserError` with a one-line
 message naming the key or file and what was expected; the CLI prints it without a traceback
@@ -24,3 +24,12 @@ class CandidateFailure(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an error's message, or its type name when it has none
+    (libraries raise errors with empty or multi-line messages; our messages are one line)."""
+    for line in str(err).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return type(err).__name__

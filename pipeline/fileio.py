@@ -12,9 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
-from pipeline.errors import UserError
+from pipeline.errors import UserError, first_line
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -40,19 +38,22 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def save_torch(path: Path, obj: Any) -> None:
+    import torch  # here, not at import: the search engine uses this module without torch
+
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_torch(path: Path) -> Any:
     """torch.load with weights_only=True; a missing or corrupt file is a one-line UserError."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: not found; run the stage that produces it first")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt or unsafe files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path}: cannot be loaded safely ({first[:200]})") from None
+        raise UserError(f"{path}: cannot be loaded safely ({first_line(err)})") from None
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:

@@ -14,6 +14,10 @@ import torch
 from pipeline.errors import UserError
 
 
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -25,13 +29,33 @@ def resolve_device(name: str) -> torch.device:
 def configure(device: torch.device, threads: int = 0) -> None:
     """Set threads and determinism for `device` (threads 0 = one per available core)."""
     if device.type == "cpu":
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(threads or available or 1)
+        torch.set_num_threads(threads or available_cores())
         torch.use_deterministic_algorithms(True)
     else:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+def configure_worker(device: str) -> None:
+    """A search worker (process or Ray task) trains one candidate on one thread: float
+    reductions then run in the same order everywhere, so results do not depend on the
+    backend or the worker count; parallelism comes from candidates side by side."""
+    torch.set_num_threads(1)
+    if device == "cpu":
+        torch.use_deterministic_algorithms(True)
+
+
+@contextlib.contextmanager
+def single_thread(device: str):
+    """One thread for the duration of a candidate trained in this process (serial backend)."""
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def autocast(device: torch.device, bf16: bool):

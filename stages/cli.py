@@ -1,4 +1,4 @@
-"""`automl`: one subcommand per DVC stage.
+"""`automl`: one subcommand per DVC stage, plus `schema`.
 
 A `UserError` (bad params, missing or corrupt file, unreachable tracking server) is printed
 as one line and exits with status 2; SIGTERM and SIGINT become KeyboardInterrupt (outside MLflow writes) so a stage
@@ -75,6 +75,19 @@ def evaluate(params_path: str, model_path, data_source, sha256, out) -> None:
     if not model_path or not data_source:
         raise click.UsageError("--model and --data go together")
     _guarded("evaluate", lambda: __import__("stages.evaluate", fromlist=["x"]).evaluate_any(model_path, data_source, sha256, out))
+
+@main.command(name="schema")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write it to this file instead of stdout.")
+def schema(out) -> None:
+    """Print the JSON Schema of params.yaml (for editors; see params.schema.json)."""
+    from pipeline.fileio import write_text
+    from pipeline.params import schema_text
+
+    if out:
+        write_text(out, schema_text())
+    else:
+        click.echo(schema_text(), nl=False)
+
 
 def run_cli() -> None:
     """The console entry point: click's usage errors become one line and status 2, like

@@ -1,8 +1,8 @@
 """`data` stage: prepare the dataset named in params.yaml into data/prepared/."""
-from pipeline.data import prepare, save_prepared
+from pipeline.data.prepare import prepare, save_prepared
 from pipeline.fileio import write_json
 from pipeline.params import Params
-from pipeline.tracking import StageRun
+from pipeline.tracking.run import StageRun
 from stages.outputs import DOWNLOADS, METRICS, PREPARED
 
 

@@ -4,16 +4,17 @@ from pathlib import Path
 
 import torch
 
-from pipeline.data import load_prepared, prepare
+from pipeline.data.prepare import load_prepared, prepare
+from pipeline.data.settings import DataSettings
+from pipeline.data.sources import DATASETS, fetch_folder, load_image_folder
+from pipeline.deploy.evaluation import classification_report
+from pipeline.deploy.predict import load_predictor
 from pipeline.errors import UserError
-from pipeline.evaluation import classification_report
 from pipeline.fileio import write_csv, write_json
-from pipeline.params import DATASETS, DataParams, Params
-from pipeline.plots import confusion_plot, error_grid_plot
-from pipeline.predict import load_predictor
+from pipeline.params import Params
 from pipeline.runtime import configure
-from pipeline.sources import fetch_folder, load_image_folder
-from pipeline.tracking import StageRun
+from pipeline.tracking.plots import confusion_plot, error_grid_plot
+from pipeline.tracking.run import StageRun
 from stages.outputs import DOWNLOADS, FUSED, METRICS, MODEL, PLOTS, PREPARED
 
 
@@ -51,9 +52,8 @@ def run(params: Params) -> None:
 def load_any_data(source: str, sha256: str, class_names: list[str], image_size: int):
     """(images, labels as indices into `class_names`) from a dataset name or image folder."""
     if source in DATASETS and source != "imagefolder":
-        split = prepare(DataParams(dataset=source), seed=0, downloads=DOWNLOADS).test
-        names = prepare(DataParams(dataset=source), seed=0, downloads=DOWNLOADS).class_names
-        images, labels = split.images, split.labels.tolist()
+        prepared = prepare(DataSettings(dataset=source), seed=0, downloads=DOWNLOADS)
+        images, labels, names = prepared.test.images, prepared.test.labels.tolist(), prepared.class_names
     else:
         root = fetch_folder(source, sha256, DOWNLOADS)
         arrays, label_array, names = load_image_folder(root, image_size)

@@ -5,16 +5,17 @@ import dataclasses
 
 import torch
 
-from pipeline.artifacts import load_model, save_model
-from pipeline.data import load_prepared
+from pipeline.data.prepare import load_prepared
+from pipeline.deploy.artifacts import load_model, save_model
+from pipeline.deploy.export import EXPORT_SUFFIX, EXPORTERS, load_runner, max_difference
+from pipeline.deploy.fusion import fuse_model
 from pipeline.errors import UserError
-from pipeline.export import EXPORT_SUFFIX, EXPORTERS, load_runner, max_difference
 from pipeline.fileio import write_json
-from pipeline.fusion import fuse_model, latency_ms
+from pipeline.nn.inference import predict_logits, to_inputs
+from pipeline.nn.measure import latency_ms
 from pipeline.params import Params
 from pipeline.runtime import configure
-from pipeline.tracking import StageRun
-from pipeline.training import predict_logits, to_inputs
+from pipeline.tracking.run import StageRun
 from stages.outputs import FUSED, METRICS, MODEL, MODELS, PREPARED
 
 TOLERANCE = 1e-4

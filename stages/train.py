@@ -1,14 +1,15 @@
 """`train` stage: train search/best.yaml for train.epochs and save models/model.pt."""
-from pipeline.artifacts import ModelInfo, save_model
-from pipeline.data import load_prepared
+from pipeline.data.prepare import load_prepared
+from pipeline.deploy.artifacts import ModelInfo, save_model
 from pipeline.errors import CandidateFailure, UserError
 from pipeline.fileio import write_csv, write_json
-from pipeline.genome import active_genes, genome_seed, load_best_yaml
+from pipeline.genome.files import load_best_yaml
+from pipeline.genome.genome import active_genes, genome_seed
 from pipeline.params import Params
-from pipeline.plots import training_curve_plot
 from pipeline.runtime import configure, resolve_device
-from pipeline.tracking import StageRun
-from pipeline.training import fit
+from pipeline.tracking.plots import training_curve_plot
+from pipeline.tracking.run import StageRun
+from pipeline.train.fit import fit
 from stages.outputs import BEST, METRICS, MODEL, PLOTS, PREPARED
 
 

@@ -1,15 +1,16 @@
-"""Shared fixtures: tiny real data (a slice of the embedded digits) and the project root."""
+"""Shared fixtures: tiny real data (a slice of the embedded digits) and subprocess
+environments. Shared functions are in tests/helpers.py."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from pipeline.data import PreparedData, Split, load_digits, split_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
+from pipeline.data.prepare import load_digits, split_dataset
+from pipeline.data.types import PreparedData, Split
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +44,15 @@ def venv_env() -> dict:
     env["PATH"] = f"{Path(os.sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
+
+
+@pytest.fixture(scope="module")
+def dvc_env():
+    """For `dvc` and `git` in temporary projects: the venv first, no analytics, an author."""
+    environment = dict(os.environ)
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    environment["DVC_NO_ANALYTICS"] = "1"
+    environment["GIT_AUTHOR_NAME"] = environment["GIT_COMMITTER_NAME"] = "test"
+    environment["GIT_AUTHOR_EMAIL"] = environment["GIT_COMMITTER_EMAIL"] = "test@example.com"
+    return environment

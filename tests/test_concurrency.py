@@ -7,28 +7,28 @@ import time
 
 import pytest
 
-from tests.test_pipeline_e2e import TINY, env, make_project, sh  # noqa: F401 (env is a fixture)
+from tests.helpers import TINY, make_project, sh
 
 pytestmark = pytest.mark.slow
 
 
-def test_two_queued_experiments_run_concurrently(tmp_path, env):  # noqa: F811
-    project = make_project(tmp_path / "queue", env, TINY)
-    sh(["dvc", "exp", "run", "--queue", "-S", "train.epochs=1", "-n", "exp-one"], project, env)
-    sh(["dvc", "exp", "run", "--queue", "-S", "train.epochs=2", "-n", "exp-two"], project, env)
-    sh(["dvc", "queue", "start", "-j", "2"], project, env)
+def test_two_queued_experiments_run_concurrently(tmp_path, dvc_env):
+    project = make_project(tmp_path / "queue", dvc_env, TINY)
+    sh(["dvc", "exp", "run", "--queue", "-S", "train.epochs=1", "-n", "exp-one"], project, dvc_env)
+    sh(["dvc", "exp", "run", "--queue", "-S", "train.epochs=2", "-n", "exp-two"], project, dvc_env)
+    sh(["dvc", "queue", "start", "-j", "2"], project, dvc_env)
     deadline = time.time() + 900
     try:
         while time.time() < deadline:
-            status = sh(["dvc", "queue", "status"], project, env).stdout
+            status = sh(["dvc", "queue", "status"], project, dvc_env).stdout
             if "Running" not in status and "Queued" not in status:
                 break
             time.sleep(3)
         else:
             raise AssertionError(f"queue did not finish:\n{status}")
     finally:
-        sh(["dvc", "queue", "stop", "--kill"], project, env, check=False)
-    logs = "".join(sh(["dvc", "queue", "logs", name], project, env, check=False).stdout for name in ("exp-one", "exp-two"))
+        sh(["dvc", "queue", "stop", "--kill"], project, dvc_env, check=False)
+    logs = "".join(sh(["dvc", "queue", "logs", name], project, dvc_env, check=False).stdout for name in ("exp-one", "exp-two"))
     assert status.count("Success") == 2, status + logs[-4000:]
     assert "database is locked" not in logs
 
@@ -42,5 +42,5 @@ def test_two_queued_experiments_run_concurrently(tmp_path, env):  # noqa: F811
     for parent in parents:
         stages = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert {r.data.tags["automl.stage"] for r in stages} == {"data", "search", "train", "fuse", "evaluate"}
-    shown = json.dumps(json.loads(sh(["dvc", "exp", "show", "--json"], project, env).stdout))
+    shown = json.dumps(json.loads(sh(["dvc", "exp", "show", "--json"], project, dvc_env).stdout))
     assert "exp-one" in shown and "exp-two" in shown

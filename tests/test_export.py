@@ -9,14 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.artifacts import ModelInfo, save_model
-from pipeline.export import EXPORTERS, load_runner, max_difference, read_meta
-from pipeline.fusion import fuse_model
-from pipeline.genome import default_genome
-from pipeline.model import build_model
-from pipeline.predict import conform, load_predictor
-from pipeline.training import fit
-from tests.test_fusion import _randomize_batchnorm
+from pipeline.deploy.artifacts import ModelInfo, save_model
+from pipeline.deploy.export import EXPORTERS, load_runner, max_difference, read_meta
+from pipeline.deploy.fusion import fuse_model
+from pipeline.deploy.predict import conform, load_predictor
+from pipeline.genome.genome import default_genome
+from pipeline.nn.model import build_model
+from pipeline.train.fit import fit
+from tests.helpers import randomize_batchnorm
 
 META = {"class_names": [str(i) for i in range(10)], "input_shape": [3, 16, 16]}
 
@@ -27,7 +27,7 @@ def fused_residual_se():
     genome = default_genome()
     genome.update(stages=2, width=16, residual=True, attention="se", norm="batch")
     model = build_model(genome, (3, 16, 16), 10).eval()
-    _randomize_batchnorm(model)
+    randomize_batchnorm(model)
     return fuse_model(model)[0]
 
 
@@ -55,7 +55,7 @@ def test_evaluate_cli_on_an_image_folder_made_here(tmp_path, tiny_digits, venv_e
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     genome = default_genome()
     genome.update(width=16, stages=2, lr=3e-3)

@@ -4,22 +4,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.artifacts import ModelInfo, load_model, save_model
-from pipeline.fusion import fuse_model
-from pipeline.genome import default_genome
-from pipeline.model import build_model
-
-
-def _randomize_batchnorm(model: nn.Module) -> None:
-    """Give every BatchNorm non-trivial statistics, as training would."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            c = module.num_features
-            module.running_mean.copy_(torch.randn(c, generator=generator) * 0.5)
-            module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.randn(c, generator=generator))
-            module.bias.data.copy_(torch.randn(c, generator=generator))
+from pipeline.deploy.artifacts import ModelInfo, load_model, save_model
+from pipeline.deploy.fusion import fuse_model
+from pipeline.genome.genome import default_genome
+from pipeline.nn.model import build_model
+from tests.helpers import randomize_batchnorm
 
 
 def residual_se_genome(**changes):
@@ -32,7 +21,7 @@ def residual_se_genome(**changes):
 def test_residual_se_model_fuses_exactly_with_no_batchnorm_left():
     torch.manual_seed(0)
     model = build_model(residual_se_genome(), (3, 16, 16), 10).eval()
-    _randomize_batchnorm(model)
+    randomize_batchnorm(model)
     fused, report = fuse_model(model)
     x = torch.rand(8, 3, 16, 16)
     with torch.no_grad():
@@ -51,7 +40,7 @@ def test_fusion_matches_torch_fx_fuse_on_a_plain_stack():
 
     torch.manual_seed(0)
     model = build_model(residual_se_genome(residual=False, attention="none"), (1, 8, 8), 10).eval()
-    _randomize_batchnorm(model)
+    randomize_batchnorm(model)
     ours, _ = fuse_model(model)
     theirs = fx_fuse(model)
     x = torch.rand(4, 1, 8, 8)
@@ -69,7 +58,7 @@ def test_fused_model_file_round_trips(tmp_path):
     torch.manual_seed(0)
     genome = residual_se_genome()
     model = build_model(genome, (1, 8, 8), 10).eval()
-    _randomize_batchnorm(model)
+    randomize_batchnorm(model)
     fused, _ = fuse_model(model)
     info = ModelInfo(genome, [str(i) for i in range(10)], [1, 8, 8], [0.0], [1.0], fused=True)
     save_model(tmp_path / "fused.pt", fused, info)

@@ -6,12 +6,18 @@ import random
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.genome import (
-    best_yaml_text, canonical, default_genome, genome_key, genome_seed, is_valid, load_best_yaml,
-    mutate_genome, sample_genome,
+from pipeline.genome.files import best_yaml_text, load_best_yaml
+from pipeline.genome.genome import (
+    canonical,
+    default_genome,
+    genome_key,
+    genome_seed,
+    is_valid,
+    mutate_genome,
+    sample_genome,
 )
 from pipeline.params import load_params, params_from_dict
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import random
 import pytest
 import torch
 
-from pipeline.genome import default_genome, sample_genome
-from pipeline.model import build_model, conv_output_size, head_features, plan_shapes, InvalidArchitecture
+from pipeline.genome.genome import default_genome, sample_genome
+from pipeline.nn.model import InvalidArchitecture, build_model, conv_output_size, head_features, plan_shapes
 from pipeline.params import load_params
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def lenet():

@@ -8,8 +8,8 @@ import yaml
 
 from pipeline.errors import ConfigError
 from pipeline.params import load_params, params_from_dict
-from pipeline.space import Choice, FloatRange, IntRange
-from tests.conftest import ROOT
+from pipeline.search.space import Choice, FloatRange, IntRange
+from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import ConfigError
 from pipeline.params import Params, params_from_dict
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DEFAULT = yaml.safe_load((ROOT / "params.yaml").read_text())
 

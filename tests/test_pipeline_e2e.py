@@ -1,92 +1,21 @@
 """The whole DAG with real DVC and real MLflow (SQLite) on a temporary copy of the project."""
 from __future__ import annotations
 
-import csv
 import json
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import TINY, history_without_timing, make_project, ran_stages, sh
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "seed": 0,
-    "data": {"dataset": "digits", "val_fraction": 0.15, "test_fraction": 0.2},
-    "space": {
-        "stages": {"low": 1, "high": 2},
-        "width": {"low": 8, "high": 16},
-        "norm": ["batch", "group"],
-        "residual": [True, False],
-        "optimizer": ["adam", "adamw"],
-        "lr": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
-    },
-    "search": {"algorithm": "ga", "population": 4, "generations": 1, "epochs": 1},
-    "train": {"epochs": 2},
-    "fuse": {"latency_repeats": 2, "export": ["torchscript", "onnx"]},
-    "runtime": {"device": "cpu", "threads": 1, "bf16": False},
-    "mlflow": {"experiment": "e2e"},
-}
-
-
-def sh(args, cwd, env, check=True):
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def make_project(dest: Path, env: dict, params: dict) -> Path:
-    """Copy the project's files (as git sees them) into a fresh git repo with tiny params."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for name in listed.stdout.splitlines():
-        source = ROOT / name
-        if source.is_file() and not name.startswith(("metrics/", "dvc.lock")):
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    (dest / "metrics").mkdir(exist_ok=True)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
-        sh(command, dest, env)
-    return dest
-
-
-def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '(\w+)'", output))
-
-
-def history_without_timing(project: Path) -> list[dict]:
-    with open(project / "search" / "history.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        row.pop("seconds")
-    return rows
-
 
 @pytest.fixture(scope="module")
-def env():
-    import os
-    import sys
-
-    environment = dict(os.environ)
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
-    environment.pop("MLFLOW_TRACKING_URI", None)
-    environment["DVC_NO_ANALYTICS"] = "1"
-    environment["GIT_AUTHOR_NAME"] = environment["GIT_COMMITTER_NAME"] = "test"
-    environment["GIT_AUTHOR_EMAIL"] = environment["GIT_COMMITTER_EMAIL"] = "test@example.com"
-    return environment
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, env):
-    path = make_project(tmp_path_factory.mktemp("first"), env, TINY)
-    result = sh(["dvc", "repro"], path, env)
+def project(tmp_path_factory, dvc_env):
+    path = make_project(tmp_path_factory.mktemp("first"), dvc_env, TINY)
+    result = sh(["dvc", "repro"], path, dvc_env)
     assert ran_stages(result.stdout) == {"data", "search", "train", "fuse", "evaluate"}
     return path
 
@@ -125,14 +54,14 @@ def test_mlflow_holds_parent_stage_and_individual_runs(project):
     assert stages["evaluate"].data.metrics["test_accuracy"] == pytest.approx(evaluation["accuracy"])
 
 
-def test_second_repro_runs_nothing(project, env):
-    result = sh(["dvc", "repro"], project, env)
+def test_second_repro_runs_nothing(project, dvc_env):
+    result = sh(["dvc", "repro"], project, dvc_env)
     assert ran_stages(result.stdout) == set()
 
 
-def test_same_params_give_identical_results(project, env, tmp_path):
-    other = make_project(tmp_path / "second", env, TINY)
-    sh(["dvc", "repro"], other, env)
+def test_same_params_give_identical_results(project, dvc_env, tmp_path):
+    other = make_project(tmp_path / "second", dvc_env, TINY)
+    sh(["dvc", "repro"], other, dvc_env)
     assert history_without_timing(other) == history_without_timing(project)
     assert (other / "search/best.yaml").read_text() == (project / "search/best.yaml").read_text()
     for name in ("train.json", "evaluate.json"):
@@ -141,30 +70,30 @@ def test_same_params_give_identical_results(project, env, tmp_path):
         assert a == b
 
 
-def test_editing_params_reruns_only_dependent_stages(project, env):
+def test_editing_params_reruns_only_dependent_stages(project, dvc_env):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["epochs"] = 3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert ran_stages(sh(["dvc", "repro"], project, env).stdout) == {"train", "fuse", "evaluate"}
+    assert ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout) == {"train", "fuse", "evaluate"}
     # best.yaml records the fitness and its budget, so a new search budget reaches train.
     params["search"]["epochs"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert ran_stages(sh(["dvc", "repro"], project, env).stdout) == {"search", "train", "fuse", "evaluate"}
+    assert ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout) == {"search", "train", "fuse", "evaluate"}
     # A space edit always reruns the search; train follows only if the best genome changed
     # (DVC compares best.yaml's content, and an unchanged winner needs no retraining).
     before = (project / "search/best.yaml").read_text()
     params["space"]["width"] = {"low": 8, "high": 12}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    ran = ran_stages(sh(["dvc", "repro"], project, env).stdout)
+    ran = ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout)
     changed = (project / "search/best.yaml").read_text() != before
     assert ran == ({"search", "train", "fuse", "evaluate"} if changed else {"search"})
 
 
-def test_dvc_experiment_with_set_param_is_listed(project, env):
-    sh(["git", "add", "-A"], project, env)
-    sh(["git", "commit", "-qm", "baseline"], project, env)
-    sh(["dvc", "exp", "run", "-S", "train.epochs=1", "-n", "one-epoch"], project, env)
-    shown = json.loads(sh(["dvc", "exp", "show", "--json"], project, env).stdout)
+def test_dvc_experiment_with_set_param_is_listed(project, dvc_env):
+    sh(["git", "add", "-A"], project, dvc_env)
+    sh(["git", "commit", "-qm", "baseline"], project, dvc_env)
+    sh(["dvc", "exp", "run", "-S", "train.epochs=1", "-n", "one-epoch"], project, dvc_env)
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], project, dvc_env).stdout)
     text = json.dumps(shown)
     assert "one-epoch" in text
     experiments = [e for entry in shown for e in (entry.get("experiments") or [])]
@@ -181,8 +110,8 @@ def test_registered_model_and_png_artifacts(project):
     import torch
     from mlflow import MlflowClient
 
-    from pipeline.data import load_prepared
-    from pipeline.predict import load_predictor
+    from pipeline.data.prepare import load_prepared
+    from pipeline.deploy.predict import load_predictor
 
     uri = f"sqlite:///{project / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -206,11 +135,11 @@ def test_registered_model_and_png_artifacts(project):
     assert "plots/errors.png" in [a.path for a in client.list_artifacts(stage_run["evaluate"].info.run_id, "plots")]
 
 
-def test_dvc_metrics_and_plots_views(project, env):
-    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], project, env).stdout)
+def test_dvc_metrics_and_plots_views(project, dvc_env):
+    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], project, dvc_env).stdout)
     assert "accuracy" in json.dumps(shown)
     out = project / "plots_html"
-    sh(["dvc", "plots", "show", "-o", str(out)], project, env)
+    sh(["dvc", "plots", "show", "-o", str(out)], project, dvc_env)
     html = (out / "index.html").read_text()
     declared = yaml.safe_load((project / "dvc.yaml").read_text())["plots"]
     for entry in declared:

@@ -11,11 +11,11 @@ import pytest
 import torch
 import yaml
 
-from pipeline.artifacts import ModelInfo, load_model, save_model
+from pipeline.deploy.artifacts import ModelInfo, load_model, save_model
 from pipeline.errors import UserError
-from pipeline.genome import default_genome
-from pipeline.model import build_model
-from tests.conftest import ROOT
+from pipeline.genome.genome import default_genome
+from pipeline.nn.model import build_model
+from tests.helpers import ROOT
 
 
 class RunsCode:
@@ -98,9 +98,11 @@ def test_bad_cli_option_fails_with_usage_and_status_2(tmp_path, venv_env):
 OOM_SCRIPT = r"""
 import resource, sys
 import torch
-from pipeline.candidate import CandidateContext, CandidateTask, evaluate_candidate
-from pipeline.data import PreparedData, Split
-from pipeline.genome import default_genome, genome_key
+from pipeline.data.types import PreparedData, Split
+from pipeline.genome.genome import default_genome
+from pipeline.genome.problem import CNNProblem
+from pipeline.params import params_from_dict
+from tests.helpers import task_of
 
 size = int(open('/proc/self/status').read().split('VmSize:')[1].split()[0]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (size + 2 * 1024**3, size + 2 * 1024**3))  # 2 GiB more than now
@@ -109,7 +111,7 @@ split = Split(images, torch.arange(64) % 2)
 data = PreparedData(split, split, split, ["a", "b"], [0.5] * 3, [0.25] * 3)
 genome = default_genome()
 genome.update(width=512, stages=1, batch_size=64)  # one activation alone is 19 GiB
-result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 1, 0), CandidateContext(data, "cpu", False, None))
+result = CNNProblem(params_from_dict({}).space, data).evaluate(task_of(genome, 1))
 print(result.failure, "|", result.detail)
 """
 

@@ -6,37 +6,12 @@ import json
 
 import pytest
 
-from pipeline.backends import ProcessBackend, SerialBackend
-from pipeline.candidate import CandidateContext
 from pipeline.errors import ConfigError
-from pipeline.params import params_from_dict
-from pipeline.search import load_checkpoint, run_search
-from pipeline.strategies import make_strategy
-
-TINY_SPACE = {
-    "stages": {"low": 1, "high": 2},
-    "width": {"low": 4, "high": 12},
-    "norm": ["batch", "group", "none"],
-    "optimizer": ["adam", "sgd_momentum"],
-    "lr": {"low": 1e-3, "high": 3e-2, "log": True},
-    "batch_size": [32, 64],
-}
-
-
-def tiny_params(space=None, seed=3, **search):
-    settings = {"population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3, "backend": "serial"}
-    settings.update(search)
-    return params_from_dict({"seed": seed, "space": space or TINY_SPACE, "search": settings})
-
-
-def search(params, data, backend=None, max_params=None, **kwargs):
-    strategy = make_strategy(params.space, params.search, data.input_shape, params.seed)
-    backend = backend or SerialBackend(CandidateContext(data, "cpu", False, max_params))
-    return run_search(strategy, params.search, params.seed, backend.map, params_hash="test", log=lambda m: None, **kwargs)
-
-
-def comparable(outcome):
-    return [(g, rung, r.key, r.epochs, r.val_accuracy, r.val_loss, r.params, r.failure) for g, rung, r in outcome.history]
+from pipeline.genome.genome import default_genome
+from pipeline.search.backends import ProcessBackend
+from pipeline.search.checkpoint import load_checkpoint
+from pipeline.search.scored import Scored
+from tests.helpers import comparable, problem_of, search, task_of, tiny_params
 
 
 def test_same_seed_same_search_and_other_seed_differs(tiny_digits):
@@ -47,13 +22,13 @@ def test_same_seed_same_search_and_other_seed_differs(tiny_digits):
 
 def test_each_genome_is_trained_once(tiny_digits):
     outcome = search(tiny_params(generations=3), tiny_digits)
-    keys = [(r.key, r.epochs) for _, _, r in outcome.history]
+    keys = [(r.key, r.budget) for _, _, r in outcome.history]
     assert len(keys) == len(set(keys))
 
 
 def test_best_is_the_fittest_ever_evaluated_and_elitism_keeps_it(tiny_digits):
     outcome = search(tiny_params(generations=3), tiny_digits)
-    fittest = max((r for _, _, r in outcome.history), key=lambda r: (r.val_accuracy, -r.val_loss))
+    fittest = max((r for _, _, r in outcome.history), key=lambda r: (r.score, -r.loss))
     assert outcome.best_result.key == fittest.key and outcome.hall_of_fame[0].result.key == fittest.key
     bests = [g.best for g in outcome.generations]
     assert bests == sorted(bests) and [g.generation for g in outcome.generations] == [0, 1, 2, 3]
@@ -67,7 +42,7 @@ def test_failing_candidates_are_recorded_and_the_search_completes(tiny_digits):
 
 def test_backends_serial_and_processes_agree(tiny_digits):
     serial = search(tiny_params(), tiny_digits)
-    pool = ProcessBackend(CandidateContext(tiny_digits, "cpu", False, None), workers=2)
+    pool = ProcessBackend(problem_of(tiny_params(), tiny_digits), workers=2)
     try:
         parallel = search(tiny_params(), tiny_digits, backend=pool)
     finally:
@@ -80,7 +55,7 @@ def test_other_algorithms_run_and_are_reproducible(tiny_digits, algorithm):
     first = search(tiny_params(algorithm=algorithm), tiny_digits)
     second = search(tiny_params(algorithm=algorithm), tiny_digits)
     assert comparable(first) == comparable(second)
-    assert len(first.history) == 6 * 3 and first.best_result.val_accuracy > 0.1
+    assert len(first.history) == 6 * 3 and first.best_result.score > 0.1
 
 
 def test_grid_enumerates_every_point_once(tiny_digits):
@@ -116,19 +91,17 @@ def test_nsga2_writes_a_non_dominated_front(tiny_digits):
 
 
 def make_strategy_archive(outcome):
-    from pipeline.search import Scored
-
     return [Scored(r.genome, r, rung) for _, rung, r in outcome.history if not r.failure]
 
 
 def test_fidelity_trains_fewer_epochs_and_records_every_rung(tiny_digits):
     plain = search(tiny_params(population=9, generations=1, epochs=4), tiny_digits)
     halving = search(tiny_params(population=9, generations=1, fidelity={"rungs": [1, 4], "eta": 3}), tiny_digits)
-    epochs = lambda outcome: sum(r.epochs for _, _, r in outcome.history)
+    epochs = lambda outcome: sum(r.budget for _, _, r in outcome.history)
     assert epochs(halving) < epochs(plain)
     rungs = [rung for _, rung, _ in halving.history]
     assert set(rungs) == {0, 1} and rungs.count(1) <= rungs.count(0) // 3 + 2
-    assert halving.best.rung == 1 and halving.best_result.epochs == 4
+    assert halving.best.rung == 1 and halving.best_result.budget == 4
 
 
 def test_fidelity_with_nsga2(tiny_digits):
@@ -189,7 +162,7 @@ def test_checkpoint_of_other_params_is_not_reused_and_corrupt_latest_falls_back(
 
 def test_epoch_budget_is_never_exceeded(tiny_digits):
     outcome = search(tiny_params(max_epochs=10, epochs=3, generations=20), tiny_digits)
-    assert sum(r.epochs for _, _, r in outcome.history) <= 10
+    assert sum(r.budget for _, _, r in outcome.history) <= 10
     assert outcome.stop_reason == "max_epochs (10) reached"
 
 
@@ -224,13 +197,10 @@ def _kill_workers(backend, count, delay=1.5):
 @pytest.mark.slow
 @pytest.mark.parametrize("kills,expected", [(1, ""), (2, "worker_lost")])
 def test_lost_worker_is_retried_once_then_recorded(tiny_digits, kills, expected):
-    from pipeline.candidate import CandidateTask, evaluate_candidate
-    from pipeline.genome import default_genome, genome_key
-
     genome = dict(default_genome(), width=16, batch_size=4)
-    task = CandidateTask(genome_key(genome), genome, 4, 0)
-    context = CandidateContext(tiny_digits, "cpu", False, None)
-    backend = ProcessBackend(context, workers=1)
+    task = task_of(genome, 4)
+    problem = problem_of(tiny_params(), tiny_digits)
+    backend = ProcessBackend(problem, workers=1)
     try:
         thread, killed = _kill_workers(backend, kills)
         [result] = backend.map([task])
@@ -240,4 +210,4 @@ def test_lost_worker_is_retried_once_then_recorded(tiny_digits, kills, expected)
     assert len(killed) == kills
     assert result.failure == expected
     if not expected:  # the retry gives exactly the result of an undisturbed run
-        assert result.val_accuracy == evaluate_candidate(task, context).val_accuracy
+        assert result.score == problem.evaluate(task).score

@@ -12,7 +12,7 @@ import mlflow
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SLOW_SEARCH = {
     "seed": 0,

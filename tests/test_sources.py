@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.data import prepare
+from pipeline.data.prepare import prepare
+from pipeline.data.settings import DataSettings
 from pipeline.errors import UserError
-from pipeline.params import DataParams
 
 CLASSES = ("cat", "dog", "fox")
 
@@ -66,8 +66,8 @@ def make_zip(tmp_path: Path, top_level: bool = False) -> Path:
     return archive
 
 
-def folder_params(source, checksum="", **extra) -> DataParams:
-    return DataParams(dataset="imagefolder", source=str(source), sha256=checksum, val_fraction=0.2, test_fraction=0.2, **extra)
+def folder_params(source, checksum="", **extra) -> DataSettings:
+    return DataSettings(dataset="imagefolder", source=str(source), sha256=checksum, val_fraction=0.2, test_fraction=0.2, **extra)
 
 
 @pytest.mark.parametrize("maker,top_level", [(make_tar, True), (make_tar, False), (make_zip, False), (make_zip, True)])
@@ -179,9 +179,10 @@ def test_mixed_sizes_need_image_size_and_grayscale_stays_one_channel(tmp_path):
 
 def test_archive_without_checksum_is_refused_by_params(tmp_path):
     from pipeline.errors import ConfigError
+    from pipeline.params import params_from_dict
 
     with pytest.raises(ConfigError, match="data.sha256: required"):
-        DataParams(dataset="imagefolder", source="https://example.org/x.tar.gz")
+        params_from_dict({"data": {"dataset": "imagefolder", "source": "https://example.org/x.tar.gz"}})
 
 
 # -- torchvision: MNIST served from 127.0.0.1 in its own idx format -------------------------
@@ -209,7 +210,7 @@ def test_torchvision_mnist_downloads_and_checks_through_its_own_code(tmp_path, h
         (root / name).write_bytes(payload)
     monkeypatch.setattr(tvd.MNIST, "mirrors", [f"{base}/"])
     monkeypatch.setattr(tvd.MNIST, "resources", [(n, hashlib.md5(p).hexdigest()) for n, p in files.items()])
-    data = prepare(DataParams(dataset="mnist", val_fraction=0.2), 0, tmp_path / "dl")
+    data = prepare(DataSettings(dataset="mnist", val_fraction=0.2), 0, tmp_path / "dl")
     assert data.input_shape == (1, 28, 28) and data.num_classes == 10
     assert len(data.test) == 20 and len(data.train) + len(data.val) == 50  # official test split kept
     assert data.class_names[0] == "zero"
@@ -218,4 +219,4 @@ def test_torchvision_mnist_downloads_and_checks_through_its_own_code(tmp_path, h
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"corrupt")
     monkeypatch.setattr(tvd.MNIST, "resources", [(n, "0" * 32) for n in files])
     with pytest.raises(UserError, match="data.dataset: mnist: download or integrity check failed"):
-        prepare(DataParams(dataset="mnist"), 0, tmp_path / "dl-fresh")
+        prepare(DataSettings(dataset="mnist"), 0, tmp_path / "dl-fresh")

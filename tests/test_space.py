@@ -5,22 +5,26 @@ import random
 
 import pytest
 
-from pipeline import tables
+from pipeline.genome.catalog import GENE_CATALOG
+from pipeline.nn.blocks import ACTIVATIONS, ATTENTION, HEADS, NORMS, POOLING
 from pipeline.params import load_params
-from pipeline.space import GENE_CATALOG, Choice, FloatRange, IntRange
-from tests.conftest import ROOT
+from pipeline.search.space import Choice, FloatRange, IntRange
+from pipeline.train.augment import AUGMENTATIONS
+from pipeline.train.losses import LOSSES, REFUSED_LOSSES
+from pipeline.train.optim import LAMBDA_SCHEDULES, OPTIMIZERS, SCHEDULERS
+from tests.helpers import ROOT
 
 TABLE_OF_GENE = {
-    "norm": tables.NORMS,
-    "activation": tables.ACTIVATIONS,
-    "pooling": tables.POOLING,
-    "global_pool": tables.HEADS,
-    "attention": tables.ATTENTION,
-    "optimizer": tables.OPTIMIZERS,
-    "scheduler": tables.SCHEDULERS,
-    "lambda_schedule": tables.LAMBDA_SCHEDULES,
-    "loss": tables.LOSSES,
-    "augment": tables.AUGMENTATIONS,
+    "norm": NORMS,
+    "activation": ACTIVATIONS,
+    "pooling": POOLING,
+    "global_pool": HEADS,
+    "attention": ATTENTION,
+    "optimizer": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+    "lambda_schedule": LAMBDA_SCHEDULES,
+    "loss": LOSSES,
+    "augment": AUGMENTATIONS,
 }
 
 
@@ -52,6 +56,6 @@ def test_default_params_offer_the_whole_catalog():
     for name, definition in GENE_CATALOG.items():
         if definition.kind in ("name", "bool"):
             assert set(default[name].values()) == set(definition.names), name
-    assert len(tables.OPTIMIZERS) == 10
-    assert len(set(tables.SCHEDULERS) - {"none"}) == 10
-    assert len(tables.LOSSES) + len(tables.REFUSED_LOSSES) == 14
+    assert len(OPTIMIZERS) == 10
+    assert len(set(SCHEDULERS) - {"none"}) == 10
+    assert len(LOSSES) + len(REFUSED_LOSSES) == 14

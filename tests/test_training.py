@@ -6,14 +6,16 @@ import math
 import pytest
 import torch
 
-from pipeline.augment import AUGMENTATIONS
-from pipeline.candidate import CandidateContext, CandidateTask, evaluate_candidate
-from pipeline.genome import default_genome, genome_key, is_valid
-from pipeline.losses import LOSSES
-from pipeline.model import build_model
-from pipeline.optim import Schedule, make_optimizer
-from pipeline.space import GENE_CATALOG
-from pipeline.training import fit
+from pipeline.genome.catalog import GENE_CATALOG
+from pipeline.genome.genome import default_genome, is_valid
+from pipeline.genome.problem import CNNProblem
+from pipeline.nn.model import build_model
+from pipeline.params import params_from_dict
+from pipeline.train.augment import AUGMENTATIONS
+from pipeline.train.fit import fit
+from pipeline.train.losses import LOSSES
+from pipeline.train.optim import Schedule, make_optimizer
+from tests.helpers import task_of
 
 CHOICES = [
     (name, value)
@@ -96,34 +98,34 @@ def test_fit_is_deterministic_on_cpu_and_learns(tiny_digits):
     assert first.val_accuracy > 0.5
 
 
-def _context(data, max_params=None):
-    return CandidateContext(data, "cpu", False, max_params)
+def evaluate(data, genome, budget, **options):
+    """One candidate through the CNN problem, as the search evaluates it."""
+    return CNNProblem(params_from_dict({}).space, data, **options).evaluate(task_of(genome, budget))
 
 
 def test_nan_loss_is_a_recorded_failure(tiny_digits):
     genome = small_genome(optimizer="sgd_momentum", norm="none", activation="leaky_relu")
     genome.update(lr=10.0, momentum=0.9)  # a learning rate of 10 diverges
-    result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 3, 0), _context(tiny_digits))
+    result = evaluate(tiny_digits, genome, 3)
     assert result.failure == "nan_loss"
-    assert result.val_accuracy == 0.0 and result.val_loss == math.inf
+    assert result.score == 0.0 and result.loss == math.inf
 
 
 def test_too_large_network_is_refused_before_training(tiny_digits):
     genome = small_genome()
-    result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 1, 0), _context(tiny_digits, max_params=10))
+    result = evaluate(tiny_digits, genome, 1, max_params=10)
     assert result.failure == "too_large" and "max_params" in result.detail
 
 
 def test_exception_in_a_candidate_is_a_recorded_failure(tiny_digits):
     genome = small_genome(batch_size=16)
     broken = type(tiny_digits)(tiny_digits.train, tiny_digits.val, tiny_digits.test, ["only"] * 1, tiny_digits.mean, tiny_digits.std)
-    result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 1, 0), _context(broken))
+    result = evaluate(broken, genome, 1)
     assert result.failure == "exception"
     assert "Error" in result.detail  # the exception's type and message are kept
 
 
 def test_candidate_past_its_timeout_is_a_recorded_failure(tiny_digits):
     genome = small_genome(batch_size=1)  # 200 steps per epoch: slow enough to overrun 1 ms
-    context = CandidateContext(tiny_digits, "cpu", False, None, time_limit=0.001)
-    result = evaluate_candidate(CandidateTask(genome_key(genome), genome, 5, 0), context)
+    result = evaluate(tiny_digits, genome, 5, time_limit=0.001)
     assert result.failure == "timeout" and "candidate_timeout" in result.detail

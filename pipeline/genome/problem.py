@@ -1,0 +1,89 @@
+"""The CNN search problem: what the generic engine searches when it searches networks.
+
+`CNNProblem` implements the engine's interface with the rest of the library: its space is
+built from `params.yaml` over the gene catalog, `repair` canonicalizes a genome and makes it
+buildable on the data's input shape, and `evaluate` trains the genome with `fit` and scores
+it on the validation split. `evaluate` never raises for a bad candidate: NaN loss, an
+invalid or too-large network, a timeout, out of memory or any exception inside the model
+become a `Result` with `failure` set, so the search goes on. The problem (with its data)
+travels to each worker once; workers only return results.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+import torch
+
+from pipeline.data.types import PreparedData
+from pipeline.errors import CandidateFailure, first_line
+from pipeline.genome.genome import conditions, repair
+from pipeline.nn.measure import count_flops, latency_ms
+from pipeline.runtime import configure_worker, single_thread
+from pipeline.search.problem import WORST_LOSS, Result, Task
+from pipeline.search.space import Space
+from pipeline.train.fit import fit
+
+
+def failure_of(err: BaseException) -> tuple[str, str]:
+    """(reason, detail) for an error raised while training a candidate."""
+    if isinstance(err, CandidateFailure):
+        return err.reason, err.detail
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        return "out_of_memory", first_line(err, 300)
+    detail = f"{type(err).__name__}: {first_line(err, 300)}"[:300]
+    if isinstance(err, RuntimeError):
+        # The CPU allocator reports exhaustion as a plain RuntimeError.
+        text = str(err).lower()
+        return ("out_of_memory" if "can't allocate memory" in text or "out of memory" in text else "exception"), detail
+    return "exception", f"{detail} @ {traceback.extract_tb(err.__traceback__)[-1].name}"
+
+
+@dataclass(frozen=True)
+class CNNProblem:
+    space: Space
+    data: PreparedData
+    device: str = "cpu"
+    bf16: bool = False
+    max_params: int | None = None
+    measure_latency: bool = False
+    time_limit: float | None = None
+
+    @classmethod
+    def of(cls, space: Space, data: PreparedData, **options) -> "CNNProblem":
+        """The problem over `space` with the catalog's gene conditions attached."""
+        return cls(Space(space.genes, conditions()), data, **options)
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def repair(self, genome: dict) -> dict:
+        return repair(genome, self.space, self.data.input_shape)
+
+    def prepare_worker(self) -> None:
+        configure_worker(self.device)
+
+    def evaluate(self, task: Task) -> Result:
+        result = Result.of(task)
+        started = time.perf_counter()
+        try:
+            with single_thread(self.device):
+                model, fitted = fit(task.genome, self.data, task.budget, task.seed, torch.device(self.device),
+                                    bf16=self.bf16, max_params=self.max_params, time_limit=self.time_limit)
+                result.score, result.loss = fitted.val_accuracy, fitted.val_loss
+                result.curve = [vars(record) for record in fitted.epochs]
+                result.metrics = {"params": fitted.params, "flops": count_flops(model, self.data.input_shape)}
+                if self.measure_latency:
+                    example = torch.rand(1, *self.data.input_shape)
+                    result.metrics["latency"] = round(latency_ms(model.cpu(), example, 10), 4)
+        except Exception as err:  # a broken candidate must never crash the search
+            result.failure, result.detail = failure_of(err)
+        finally:
+            if torch.cuda.is_available() and self.uses_gpu:
+                torch.cuda.empty_cache()
+        if result.failure:
+            result.score, result.loss = 0.0, WORST_LOSS
+        result.seconds = time.perf_counter() - started
+        return result

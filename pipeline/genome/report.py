@@ -1,0 +1,54 @@
+"""A finished CNN search as the tables a user reads: history, hall of fame, Pareto front
+and the summary that becomes metrics/search.json (genomes shown by their active genes)."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from pipeline.genome.genome import active_genes
+
+HISTORY_COLUMNS = ["generation", "rung", "genome_key", "epochs", "val_accuracy", "val_loss", "params", "flops",
+                   "failure", "detail", "genome", "seconds"]
+
+
+def history_rows(outcome) -> list[list]:
+    return [[generation, rung, r.key_hash, r.budget, f"{r.score:.6f}", f"{r.loss:.6f}", r.metrics.get("params", 0),
+             r.metrics.get("flops", 0), r.failure, r.detail, json.dumps(active_genes(r.genome)), f"{r.seconds:.3f}"]
+            for generation, rung, r in outcome.history]
+
+
+def hall_of_fame(outcome) -> list[dict]:
+    return [{"genome": active_genes(s.genome), "val_accuracy": s.result.score, "val_loss": s.result.loss,
+             "epochs": s.result.budget, "params": s.result.metrics.get("params", 0)} for s in outcome.hall_of_fame]
+
+
+def pareto_table(outcome, objectives) -> tuple[list[str], list[list]]:
+    header = ["genome_key", *objectives, "val_accuracy", "epochs", "genome"]
+    rows = [[s.result.key_hash, *[f"{v:.6g}" for v in s.objectives(objectives)], f"{s.result.score:.6f}",
+             s.result.budget, json.dumps(active_genes(s.genome))] for s in outcome.pareto]
+    return header, rows
+
+
+def best_fitness(outcome) -> dict:
+    best = outcome.best_result
+    return {"val_accuracy": round(best.score, 6), "val_loss": round(best.loss, 6), "epochs": best.budget}
+
+
+def summary(outcome) -> dict:
+    """metrics/search.json: the best candidate, what was spent, and why the search stopped."""
+    best = outcome.best_result
+    failures = Counter(r.failure for _, _, r in outcome.history if r.failure)
+    return {
+        "best_val_accuracy": best.score,
+        "best_val_loss": best.loss,
+        "best_params": best.metrics.get("params", 0),
+        "best_epochs": best.budget,
+        "evaluations": len(outcome.history),
+        "memo_hits": outcome.memo_hits,
+        "epochs_trained": sum(r.budget for _, _, r in outcome.history),
+        "failures": sum(failures.values()),
+        "failures_by_reason": dict(sorted(failures.items())),
+        "pareto_size": len(outcome.pareto),
+        "stop_reason": outcome.stop_reason,
+        "seconds": round(sum(g.seconds for g in outcome.generations), 3),
+    }

@@ -1,0 +1,40 @@
+"""How big and how fast a network is: parameters, forward FLOPs (counted by PyTorch, so
+reproducible) and median latency (measured, so not)."""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, input_shape) -> int:
+    """Forward FLOPs for one image, counted by PyTorch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, device=device))
+    return int(counter.get_total_flops())
+
+
+@torch.inference_mode()
+def latency_ms(run, example: torch.Tensor, repeats: int) -> float:
+    """Median wall time of one call of `run` (a model or any callable) in milliseconds,
+    after two warm-up calls."""
+    if isinstance(run, nn.Module):
+        run.eval()
+    for _ in range(2):
+        run(example)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run(example)
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return 1000.0 * times[len(times) // 2]

@@ -1,0 +1,70 @@
+"""How to search: the engine's own settings (the `search:` section of params.yaml, less
+what only a particular problem understands). Validated like every section: strict types,
+ranges and choices with one-line messages, and a JSON Schema for editors."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from pipeline.search.backends import BACKENDS
+from pipeline.search.strategies import STRATEGIES
+from pipeline.validation import Between, Number, OneOf, Section, fail, listed
+
+
+class FidelitySettings(Section):
+    """Successive halving: train everyone for rungs[0], the best 1/eta for rungs[1], ..."""
+
+    rungs: listed(Annotated[int, Between(1, 100_000)], "a list of integers (epoch budgets)", unique=False) = Field(
+        (), description="epoch budgets, increasing; empty = off (every candidate gets search.epochs)")
+    eta: Annotated[int, Between(2, 100)] = Field(3, description="keep the best 1/eta at each rung")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_rungs(cls, data):
+        # `rungs: []` is "off", which `listed` (non-empty lists) would refuse.
+        if isinstance(data, dict) and data.get("rungs") == []:
+            data = {k: v for k, v in data.items() if k != "rungs"}
+        return data
+
+    @model_validator(mode="after")
+    def _increasing(self):
+        if list(self.rungs) != sorted(set(self.rungs)):
+            raise fail(f"expected increasing epoch budgets, got {list(self.rungs)}", "rungs")
+        return self
+
+
+class SearchSettings(Section):
+    algorithm: Annotated[str, OneOf(tuple(STRATEGIES))] = Field("ga", description="the search strategy")
+    population: Annotated[int, Between(2, 100_000)] = Field(20, description="candidates per generation")
+    generations: Annotated[int, Between(0, 100_000)] = Field(10, description="generations after the first")
+    epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
+    crossover: Annotated[Number, Between(0.0, 1.0)] = Field(0.6, description="per-pair uniform crossover probability")
+    mutation: Annotated[Number, Between(0.0, 1.0)] = Field(0.3, description="per-individual mutation probability")
+    gene_mutation: Annotated[Number, Between(0.0, 1.0)] = Field(0.2, description="probability that each gene of a mutant changes")
+    tournament: Annotated[int, Between(1, 1000)] = Field(3, description="tournament size for parent selection")
+    hall_of_fame: Annotated[int, Between(1, 1000)] = Field(5, description="how many best genomes hall_of_fame.json keeps")
+    objectives: listed(str, "a non-empty list of objectives") = Field(
+        ("accuracy",), description="nsga2: the score first, then what to minimize")
+    fidelity: FidelitySettings = Field(default_factory=FidelitySettings)
+    max_evaluations: Annotated[int, Between(0, 10**9)] = Field(0, description="stop after this many trainings; 0 = no limit")
+    max_epochs: Annotated[int, Between(0, 10**12)] = Field(0, description="stop when this many training epochs are spent; 0 = no limit")
+    time_budget: Annotated[Number, Between(0.0, 10**9)] = Field(0.0, description="stop after this many seconds; 0 = no limit")
+    patience: Annotated[int, Between(0, 100_000)] = Field(0, description="stop after this many generations without improvement; 0 = off")
+    backend: Annotated[str, OneOf(tuple(BACKENDS))] = Field("processes", description="where candidates run (same results on each)")
+    workers: Annotated[int, Between(0, 1024)] = Field(0, description="parallel candidates; 0 = one per available core")
+    ray_address: str = Field("", description="backend ray: empty = start a local Ray, else an existing cluster's address")
+    gpus_per_trial: Annotated[Number, Between(0.0, 64.0)] = Field(0.0, description="backend ray: GPUs per candidate, fractional to share one")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.algorithm == "nsga2" and len(self.objectives) < 2:
+            raise fail("nsga2 needs at least two objectives: the score, then what to minimize", "objectives")
+        if self.algorithm in ("grid", "tpe") and self.fidelity.rungs:
+            raise fail(f"successive halving works with ga, nsga2 and random, not {self.algorithm}", "fidelity")
+        return self
+
+    @property
+    def budgets(self) -> tuple:
+        """Budgets a candidate may receive: the rungs, or just `epochs`."""
+        return tuple(self.fidelity.rungs) or (self.epochs,)

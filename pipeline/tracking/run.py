@@ -1,0 +1,133 @@
+"""The MLflow run tree of one pipeline execution, and the lifecycle of a stage's run.
+
+One experiment per project; one parent run per pipeline execution carrying all of
+params.yaml, the git commit and a params hash; one nested run per stage; under `search`,
+one nested run per evaluated individual. DVC runs each stage in its own process, so a stage
+finds its execution's parent run by tags (params hash, commit, DVC experiment name) among
+runs still RUNNING; `evaluate`, the last stage, closes it, and a stage that fails or is
+interrupted closes it as FAILED or KILLED. `StageRun` is only this lifecycle; what a stage
+logs goes through the `RunLogger` it yields.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.errors import UserError, first_line
+from pipeline.params import Params
+from pipeline.tracking.log import RunLogger, flatten, process_tags
+from pipeline.tracking.store import (
+    check_reachable,
+    enable_wal,
+    git_commit,
+    project_root,
+    shielded,
+    store_lock,
+    tracking_uri,
+)
+
+LAST_STAGE = "evaluate"
+PARENT_TAG = "automl.pipeline"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StageRun:
+    """Context manager: a nested MLflow run for one stage under its execution's parent run;
+    yields the `RunLogger` of that run."""
+
+    def __init__(self, stage: str, params: Params, root: Path = Path(".")):
+        self.stage, self.params, self.root = stage, params, Path(root)
+        self.client = None
+        self.parent_id = self.run_id = None
+
+    @shielded
+    def __enter__(self) -> RunLogger:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        uri = tracking_uri(self.params.mlflow.tracking_uri, self.root)
+        check_reachable(uri)
+        mlflow.set_tracking_uri(uri)
+        with store_lock(uri):
+            enable_wal(uri)
+            self.client = MlflowClient(uri)
+            self.experiment_id = self._experiment(uri)
+        self._fail_abandoned_runs()
+        self.parent_id = self._find_or_start_parent()
+        tags = {"mlflow.parentRunId": self.parent_id, "automl.stage": self.stage, **self._identity_tags(), **process_tags()}
+        self.run_id = self.client.create_run(self.experiment_id, run_name=self.stage, tags=tags).info.run_id
+        return RunLogger(self.client, self.experiment_id, self.run_id)
+
+    @shielded
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, (KeyboardInterrupt, SystemExit)):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        if exc_type is not None and exc is not None:
+            self.client.set_tag(self.run_id, "automl.error", str(exc)[:500] or exc_type.__name__)
+        self.client.set_terminated(self.run_id, status)
+        if status != "FINISHED" or self.stage == LAST_STAGE:
+            self.client.set_terminated(self.parent_id, status)
+        return False
+
+    def _experiment(self, uri: str) -> str:
+        """The project's experiment, created on first use (under the store lock)."""
+        name = self.params.mlflow.experiment
+        try:
+            experiment = self.client.get_experiment_by_name(name)
+        except Exception as err:  # the server is down, the URI is wrong, the DB is broken
+            raise UserError(f"MLflow tracking store {uri} cannot be used ({first_line(err)})") from None
+        if experiment is not None:
+            return experiment.experiment_id
+        location = (project_root(self.root) / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+        return self.client.create_experiment(name, artifact_location=location)
+
+    @shielded
+    def _fail_abandoned_runs(self) -> None:
+        """Stage runs left RUNNING by a process that no longer exists (SIGKILL, power loss)
+        on this host are marked FAILED, with their pipeline run, so none stays RUNNING forever."""
+        host = process_tags()["automl.host"]
+        stale = self.client.search_runs(
+            [self.experiment_id], f"attributes.status = 'RUNNING' and tags.`automl.host` = '{host}'", max_results=200
+        )
+        for run in stale:
+            pid = run.data.tags.get("automl.pid", "")
+            if pid.isdigit() and not _process_alive(int(pid)):
+                self.client.set_tag(run.info.run_id, "automl.error", f"abandoned: process {pid} is gone")
+                self.client.set_terminated(run.info.run_id, "FAILED")
+                parent = run.data.tags.get("mlflow.parentRunId")
+                if parent and self.client.get_run(parent).info.status == "RUNNING":
+                    self.client.set_terminated(parent, "FAILED")
+
+    def _identity_tags(self) -> dict[str, str]:
+        return {
+            "automl.params_hash": self.params.section_hash(),
+            "mlflow.source.git.commit": git_commit(self.root),
+            "automl.dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        }
+
+    @shielded
+    def _find_or_start_parent(self) -> str:
+        tags = self._identity_tags()
+        query = " and ".join(
+            [f"tags.`{PARENT_TAG}` = 'true'", "attributes.status = 'RUNNING'"]
+            + [f"tags.`{key}` = '{value}'" for key, value in tags.items() if value]
+        )
+        found = self.client.search_runs([self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+        if found:
+            return found[0].info.run_id
+        run = self.client.create_run(self.experiment_id, run_name="pipeline", tags={PARENT_TAG: "true", **tags})
+        RunLogger(self.client, self.experiment_id, run.info.run_id).log_params(flatten(self.params.raw))
+        return run.info.run_id
