@@ -15,6 +15,13 @@ from typing import Any, Callable
 from pipeline.errors import UserError, first_line
 
 
+def project_root(root: Path = Path(".")) -> Path:
+    """Where project-wide files live (the MLflow store, the candidate store). `dvc exp run
+    --queue` runs stages in a temporary copy of the repo and sets DVC_ROOT to the real one,
+    so every experiment shares them."""
+    return Path(os.environ.get("DVC_ROOT") or root)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)` and move the result onto `path` only if it succeeded."""
     path = Path(path)

@@ -39,6 +39,8 @@ class SearchParams(SearchSettings):
     max_params: Annotated[int, Between(1, 10**12)] = Field(5_000_000, description="larger candidates are refused before training")
     candidate_timeout: Annotated[Number, Between(0.0, 10**9)] = Field(
         0.0, description="seconds one candidate may train; 0 = no limit")
+    warm_start: str = Field("", description="an earlier search's history.csv or hall_of_fame.json, or the MLflow "
+                                            "run id of its search (or pipeline) run: its best genomes come first")
 
     @model_validator(mode="after")
     def _accuracy_first(self):

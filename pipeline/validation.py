@@ -116,20 +116,20 @@ class OneOf:
 
 
 def listed(item: Any, what: str, unique: bool = True):
-    """A YAML list of `item` as a tuple: "expected <what>" when it is not a list or is
-    empty, duplicates dropped in order (a choice listed twice is one choice)."""
+    """A YAML list of `item`, held as a tuple: "expected <what>" when it is not a list or
+    is empty, duplicates dropped in order (a choice listed twice is one choice)."""
 
     def check(value: Any) -> Any:
         if value == []:
             raise fail(f"empty list of choices; expected {what}")
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):
             raise fail(f"expected {what}, got {describe(value)}")
-        return value
+        return tuple(value)
 
-    def as_tuple(value: list) -> tuple:
-        return tuple(dict.fromkeys(value)) if unique else tuple(value)
+    def deduplicate(value: tuple) -> tuple:
+        return tuple(dict.fromkeys(value)) if unique else value
 
-    return Annotated[list[item], BeforeValidator(check), AfterValidator(as_tuple)]
+    return Annotated[tuple[item, ...], BeforeValidator(check), AfterValidator(deduplicate)]
 
 
 MESSAGES = {

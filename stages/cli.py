@@ -1,4 +1,4 @@
-"""`automl`: one subcommand per DVC stage, plus `schema`.
+"""`automl`: one subcommand per DVC stage, plus `cache` and `schema`.
 
 A `UserError` (bad params, missing or corrupt file, unreachable tracking server) is printed
 as one line and exits with status 2; SIGTERM and SIGINT become KeyboardInterrupt (outside MLflow writes) so a stage
@@ -75,6 +75,36 @@ def evaluate(params_path: str, model_path, data_source, sha256, out) -> None:
     if not model_path or not data_source:
         raise click.UsageError("--model and --data go together")
     _guarded("evaluate", lambda: __import__("stages.evaluate", fromlist=["x"]).evaluate_any(model_path, data_source, sha256, out))
+
+@main.group(name="cache")
+def cache() -> None:
+    """The candidate store every search of this project shares (.automl/store)."""
+
+
+@cache.command(name="info")
+def cache_info() -> None:
+    """Where the store is, how many results it holds and their size."""
+    from pipeline.search.store import store_info
+    from stages.outputs import store_dir
+
+    info = store_info(store_dir())
+    stray = f", {info.stray} temporary files of interrupted writes" if info.stray else ""
+    click.echo(f"{info.root}: {info.entries} results, {info.bytes / 1e6:.2f} MB{stray}")
+
+
+@cache.command(name="clear")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def cache_clear(yes: bool) -> None:
+    """Delete every stored result (later searches train everything again)."""
+    from pipeline.search.store import clear_store, store_info
+    from stages.outputs import store_dir
+
+    root = store_dir()
+    if not yes and store_info(root).entries and not click.confirm(f"delete {store_info(root).entries} results in {root}?"):
+        raise click.Abort()
+    info = clear_store(root)
+    click.echo(f"{root}: deleted {info.entries} results ({info.bytes / 1e6:.2f} MB)")
+
 
 @main.command(name="schema")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write it to this file instead of stdout.")

@@ -1,5 +1,9 @@
-"""The paths dvc.yaml declares, in one place (relative to the project root)."""
+"""The paths dvc.yaml declares, in one place (relative to the project root), and the
+candidate store, which lives outside DVC and git."""
+import os
 from pathlib import Path
+
+from pipeline.fileio import project_root
 
 PREPARED = Path("data/prepared")
 DOWNLOADS = Path("data/downloads")  # raw downloads and extracted archives, a cache outside DVC
@@ -8,9 +12,15 @@ BEST = SEARCH / "best.yaml"
 HISTORY = SEARCH / "history.csv"
 HALL_OF_FAME = SEARCH / "hall_of_fame.json"
 PARETO = SEARCH / "pareto.csv"
-CHECKPOINT = SEARCH / "checkpoint" / "latest.json"  # persisted by DVC so a killed search resumes
+RECORD = SEARCH / "checkpoint" / "latest.json"  # the last search's identity and progress, persisted by DVC
 MODELS = Path("models")
 MODEL = MODELS / "model.pt"
 FUSED = MODELS / "fused.pt"
 METRICS = Path("metrics")
 PLOTS = METRICS / "plots"
+
+
+def store_dir() -> Path:
+    """The candidate store shared by every search of the project: `.automl/store` at the
+    project root (the real one under `dvc exp run --queue`), or $AUTOML_STORE."""
+    return Path(os.environ.get("AUTOML_STORE") or project_root() / ".automl" / "store")

@@ -1,26 +1,38 @@
 """`search` stage: run the configured search on data/prepared; write search/ and metrics."""
 import json
+import math
+import re
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 from pipeline.data.prepare import load_prepared
+from pipeline.errors import UserError
 from pipeline.fileio import write_csv, write_json, write_text
 from pipeline.genome import report
 from pipeline.genome.files import best_yaml_text
 from pipeline.genome.genome import active_genes
 from pipeline.genome.problem import CNNProblem
-from pipeline.params import Params, raw_hash
+from pipeline.params import Params
 from pipeline.runtime import configure, resolve_device
 from pipeline.search import run_search
 from pipeline.tracking.plots import fitness_plot, pareto_plot
-from pipeline.tracking.run import StageRun
-from stages.outputs import BEST, CHECKPOINT, HALL_OF_FAME, HISTORY, METRICS, PARETO, PLOTS, PREPARED
+from pipeline.tracking.run import StageRun, search_artifact
+from stages.outputs import BEST, HALL_OF_FAME, HISTORY, METRICS, PARETO, PLOTS, PREPARED, RECORD, store_dir
 
 
-def checkpoint_hash(params: Params) -> str:
-    """What a checkpoint depends on: data, space, seed and the search settings that change
-    results (not the backend or worker count, which do not)."""
-    search = {k: v for k, v in (params.raw.get("search") or {}).items() if k not in ("backend", "workers", "ray_address")}
-    return params.section_hash("seed", "data", "space") + ":" + raw_hash({"search": search})
+def warm_start_genomes(params: Params) -> list[dict]:
+    """The best genomes of the search `search.warm_start` names (a file or an MLflow run),
+    enough to fill half of the first generation."""
+    source, count = params.search.warm_start, math.ceil(params.search.population / 2)
+    if not source:
+        return []
+    if Path(source).is_file():
+        return report.best_genomes(Path(source), count)
+    if re.fullmatch(r"[0-9a-f]{32}", source):
+        with tempfile.TemporaryDirectory() as folder:
+            return report.best_genomes(search_artifact(params, source, Path(folder)), count)
+    raise UserError(f"search.warm_start: '{source}' is neither a file nor an MLflow run id")
 
 
 def run(params: Params) -> None:
@@ -32,16 +44,17 @@ def run(params: Params) -> None:
                              measure_latency="latency" in settings.objectives,
                              time_limit=settings.candidate_timeout or None)
         counter = Counter()
+        warm = warm_start_genomes(params)
 
-        def on_result(generation, rung, result):
+        def on_result(generation, rung, result, reused):
             counter[generation] += 1
-            tracking.log_individual(generation, counter[generation], active_genes(result.genome), result, rung)
+            tracking.log_individual(generation, counter[generation], active_genes(result.genome), result, rung, reused)
 
         def on_generation(record):
             tracking.log_metrics({"generation_best_val_accuracy": record.best, "generation_mean_val_accuracy": record.mean},
                                  step=record.generation)
 
-        outcome = run_search(problem, settings, params.seed, params_hash=checkpoint_hash(params), checkpoint_path=CHECKPOINT,
+        outcome = run_search(problem, settings, params.seed, store_root=store_dir(), record_path=RECORD, warm_start=warm,
                              on_result=on_result, on_generation=on_generation, progress=True)
         write_text(BEST, best_yaml_text(outcome.best_genome, report.best_fitness(outcome)))
         write_csv(HISTORY, report.HISTORY_COLUMNS, report.history_rows(outcome))
@@ -63,4 +76,5 @@ def run(params: Params) -> None:
             tracking.log_artifact(picture, "plots")
         print(f"search: {settings.algorithm} stopped ({outcome.stop_reason}); best val accuracy "
               f"{summary['best_val_accuracy']:.4f} at {summary['best_epochs']} epochs after {summary['evaluations']} "
-              f"trainings ({outcome.memo_hits} memo hits, {summary['failures']} failures); wrote {BEST}")
+              f"evaluations ({outcome.trained} trained, {outcome.reused} from the store, {outcome.memo_hits} memo hits, "
+              f"{summary['failures']} failures); wrote {BEST}")

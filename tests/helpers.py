@@ -60,8 +60,8 @@ def problem_of(params, data, max_params=None, **options) -> CNNProblem:
 
 def search(params, data, max_params=None, backend=None, **kwargs):
     """A search on the CNN problem through the entry point the stage uses."""
-    return run_search(problem_of(params, data, max_params), params.search, params.seed, params_hash="test",
-                      backend=backend, log=lambda m: None, **kwargs)
+    kwargs.setdefault("log", lambda message: None)
+    return run_search(problem_of(params, data, max_params), params.search, params.seed, backend=backend, **kwargs)
 
 
 def comparable(outcome):

@@ -1,5 +1,6 @@
-"""The search engine and its strategies: reproducible, memoized, elitist, budgeted,
-resumable, multi-fidelity, multi-objective, and the same on every backend."""
+"""The search engine and its strategies on the CNN problem: reproducible, memoized,
+elitist, budgeted, multi-fidelity, multi-objective, and the same on every backend
+(continuing and reusing searches: test_continuation.py)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.genome.genome import default_genome
 from pipeline.search.backends import ProcessBackend
-from pipeline.search.checkpoint import load_checkpoint
 from pipeline.search.scored import Scored
 from tests.helpers import comparable, problem_of, search, task_of, tiny_params
 
@@ -123,41 +123,6 @@ def test_budgets_stop_cleanly_and_say_why(tiny_digits, limit, reason):
 def test_time_budget_stops_after_the_running_generation(tiny_digits):
     outcome = search(tiny_params(time_budget=0.001, generations=50), tiny_digits)
     assert outcome.stop_reason.startswith("time_budget") and len(outcome.generations) == 1
-
-
-class Interrupted(Exception):
-    pass
-
-
-def test_resume_from_checkpoint_equals_uninterrupted(tiny_digits, tmp_path):
-    params = tiny_params(generations=3)
-    whole = search(params, tiny_digits)
-
-    def stop_after_first(record):
-        if record.generation == 1:
-            raise Interrupted
-
-    checkpoint = tmp_path / "checkpoint" / "latest.json"
-    with pytest.raises(Interrupted):
-        search(params, tiny_digits, checkpoint_path=checkpoint, on_generation=stop_after_first)
-    saved = json.loads(checkpoint.read_text())
-    assert saved["generation"] == 0  # generation 1 never completed
-    resumed = search(params, tiny_digits, checkpoint_path=checkpoint)
-    assert resumed.resumed_from == 0
-    assert comparable(resumed) == comparable(whole)
-    assert [s.result.key for s in resumed.hall_of_fame] == [s.result.key for s in whole.hall_of_fame]
-    assert resumed.best_genome == whole.best_genome
-
-
-def test_checkpoint_of_other_params_is_not_reused_and_corrupt_latest_falls_back(tiny_digits, tmp_path):
-    checkpoint = tmp_path / "checkpoint" / "latest.json"
-    search(tiny_params(generations=2), tiny_digits, checkpoint_path=checkpoint)
-    messages = []
-    assert load_checkpoint(checkpoint, "other", messages.append) is None
-    assert "different search params" in messages[0]
-    checkpoint.write_text("{ truncated")
-    fallback = load_checkpoint(checkpoint, "test", messages.append)
-    assert fallback is not None and fallback.generation == 1 and "unreadable" in messages[-1]
 
 
 def test_epoch_budget_is_never_exceeded(tiny_digits):

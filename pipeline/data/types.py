@@ -1,6 +1,7 @@
 """The prepared dataset: uint8 splits that the trainer keeps on the device as they are."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -31,3 +32,12 @@ class PreparedData:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def fingerprint(self) -> str:
+        """A hash of what training sees (train and validation splits, classes, statistics);
+        the test split does not change a search's results, so it is left out."""
+        digest = hashlib.sha256(repr((self.class_names, self.mean, self.std, self.input_shape)).encode())
+        for split in (self.train, self.val):
+            digest.update(split.images.contiguous().numpy().tobytes())
+            digest.update(split.labels.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]

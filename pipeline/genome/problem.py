@@ -10,20 +10,41 @@ travels to each worker once; workers only return results.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import traceback
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 import torch
 
 from pipeline.data.types import PreparedData
 from pipeline.errors import CandidateFailure, first_line
-from pipeline.genome.genome import conditions, repair
+from pipeline.genome.genome import repair
 from pipeline.nn.measure import count_flops, latency_ms
 from pipeline.runtime import configure_worker, single_thread
 from pipeline.search.problem import WORST_LOSS, Result, Task
 from pipeline.search.space import Space
 from pipeline.train.fit import fit
+
+#: The code whose change can change a candidate's result (relative to `pipeline/`).
+TRAINER_SOURCES = ("train", "nn", "genome/catalog.py", "genome/genome.py", "genome/problem.py", "runtime.py",
+                   "data/types.py")
+
+
+def trainer_version(root: Path = Path(__file__).resolve().parents[1]) -> str:
+    """A hash of the trainer's source files and the torch version: results kept in the
+    candidate store are reused only by the exact code (and PyTorch) that made them. Any
+    edit counts, comments included: reusing too little costs time, too much costs truth."""
+    digest = hashlib.sha256(torch.__version__.encode())
+    for relative in TRAINER_SOURCES:
+        path = root / relative
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def failure_of(err: BaseException) -> tuple[str, str]:
@@ -50,10 +71,12 @@ class CNNProblem:
     measure_latency: bool = False
     time_limit: float | None = None
 
-    @classmethod
-    def of(cls, space: Space, data: PreparedData, **options) -> "CNNProblem":
-        """The problem over `space` with the catalog's gene conditions attached."""
-        return cls(Space(space.genes, conditions()), data, **options)
+    @cached_property
+    def fingerprint(self) -> str:
+        """Everything besides the task that determines a result: the candidate store's key."""
+        settings = [self.data.fingerprint(), trainer_version(), self.device, self.bf16, self.max_params,
+                    self.measure_latency, self.time_limit]
+        return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
 
     @property
     def uses_gpu(self) -> bool:

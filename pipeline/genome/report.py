@@ -2,10 +2,15 @@
 and the summary that becomes metrics/search.json (genomes shown by their active genes)."""
 from __future__ import annotations
 
+import csv
 import json
+import math
 from collections import Counter
+from pathlib import Path
 
-from pipeline.genome.genome import active_genes
+from pipeline.errors import UserError
+from pipeline.genome.files import genome_from_mapping
+from pipeline.genome.genome import active_genes, genome_key
 
 HISTORY_COLUMNS = ["generation", "rung", "genome_key", "epochs", "val_accuracy", "val_loss", "params", "flops",
                    "failure", "detail", "genome", "seconds"]
@@ -44,6 +49,8 @@ def summary(outcome) -> dict:
         "best_params": best.metrics.get("params", 0),
         "best_epochs": best.budget,
         "evaluations": len(outcome.history),
+        "trained": outcome.trained,
+        "reused": outcome.reused,
         "memo_hits": outcome.memo_hits,
         "epochs_trained": sum(r.budget for _, _, r in outcome.history),
         "failures": sum(failures.values()),
@@ -52,3 +59,25 @@ def summary(outcome) -> dict:
         "stop_reason": outcome.stop_reason,
         "seconds": round(sum(g.seconds for g in outcome.generations), 3),
     }
+
+
+def best_genomes(path: Path, count: int) -> list[dict]:
+    """The `count` best distinct genomes of an earlier search's history.csv or
+    hall_of_fame.json (failed candidates left out), best first: a warm start."""
+    path = Path(path)
+    try:
+        if path.suffix == ".csv":
+            with open(path, newline="") as handle:
+                rows = [(float(r["val_accuracy"]), json.loads(r["genome"])) for r in csv.DictReader(handle)
+                        if not r.get("failure")]
+        else:
+            rows = [(float(e["val_accuracy"]), e["genome"]) for e in json.loads(path.read_text())]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"search.warm_start: {path}: not a history.csv or hall_of_fame.json ({err})") from None
+    chosen, seen = [], set()
+    for score, raw in sorted(rows, key=lambda row: -row[0] if math.isfinite(row[0]) else math.inf):
+        genome = genome_from_mapping(raw, f"search.warm_start: {path}")
+        if genome_key(genome) not in seen:
+            seen.add(genome_key(genome))
+            chosen.append(genome)
+    return chosen[:count]

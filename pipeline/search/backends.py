@@ -12,9 +12,12 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pipeline.search.problem import Result, Task, prepare_worker
+
+#: Called with each (task, result) as it arrives (the evaluator stores it at once).
+Done = Callable[[Task, Result], None]
 
 _worker_problem = None
 
@@ -40,8 +43,13 @@ class SerialBackend:
     def __init__(self, problem, settings=None):
         self.problem = problem
 
-    def map(self, tasks: Sequence[Task]) -> list[Result]:
-        return [self.problem.evaluate(task) for task in tasks]
+    def map(self, tasks: Sequence[Task], done: Done | None = None) -> list[Result]:
+        results = []
+        for task in tasks:
+            results.append(self.problem.evaluate(task))
+            if done:
+                done(task, results[-1])
+        return results
 
     def close(self) -> None:
         pass
@@ -63,9 +71,10 @@ class ProcessBackend:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool = self._new_pool()
 
-    def map(self, tasks: Sequence[Task]) -> list[Result]:
+    def map(self, tasks: Sequence[Task], done: Done | None = None) -> list[Result]:
         """Run tasks; when a worker process dies (OOM killer, segfault) the pool breaks, so
-        it is restarted and the unfinished tasks retried once; a second loss is a failure."""
+        it is restarted and the unfinished tasks retried once; a second loss is a failure.
+        `done(task, result)` is called for each result as it is collected."""
         results: dict[int, Result] = {}
         pending = list(range(len(tasks)))
         for _attempt in (1, 2):
@@ -76,6 +85,9 @@ class ProcessBackend:
                     results[i] = future.result()
                 except BrokenProcessPool:
                     lost.append(i)
+                    continue
+                if done:
+                    done(tasks[i], results[i])
             if not lost:
                 break
             self._restart()

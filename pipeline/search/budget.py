@@ -21,6 +21,11 @@ class Budget:
     def seconds(self) -> float:
         return time.monotonic() - self.started
 
+    def credit(self, seconds: float) -> None:
+        """Count the training time of a result taken from the store as spent, so a search
+        that reuses results stops on `time_budget` about where one that trained them would."""
+        self.started -= seconds
+
     def remaining_evaluations(self) -> int | None:
         limit = self.settings.max_evaluations
         return None if not limit else max(0, limit - self.evaluations)

@@ -28,16 +28,20 @@ class SearchProgress:
         self.bar = tqdm(total=expected_trainings(settings, last_generation), desc="search", unit="candidate",
                         file=stream, disable=not live, dynamic_ncols=True, leave=False)
         self.best = 0.0
+        self.reused = 0
 
-    def candidate(self, generation: int, rung: int, result) -> None:
+    def candidate(self, result, reused: bool) -> None:
         self.best = max(self.best, result.score)
-        self.bar.set_postfix_str(f"best {self.best:.4f}", refresh=False)
+        self.reused += reused
+        self.bar.set_postfix_str(f"best {self.best:.4f}" + (f", {self.reused} from the store" if self.reused else ""),
+                                 refresh=False)
         self.bar.update()
 
     def generation(self, record) -> None:
         last = "" if self.last >= 10**9 else f"/{self.last}"
         line = (f"search: generation {record.generation}{last} best {record.best:.4f} mean {record.mean:.4f} "
-                f"trained {record.evaluated} failed {record.failed} ({record.seconds:.1f}s)")
+                f"trained {record.evaluated - record.reused} reused {record.reused} failed {record.failed} "
+                f"({record.seconds:.1f}s)")
         if self.bar.disable:
             print(line, flush=True)
         else:

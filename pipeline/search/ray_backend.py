@@ -39,7 +39,7 @@ class RayBackend:
         gpus = gpus_per_trial if getattr(problem, "uses_gpu", False) else 0
         self.remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(_evaluate_remote)
 
-    def map(self, tasks: Sequence[Task]) -> list[Result]:
+    def map(self, tasks: Sequence[Task], done=None) -> list[Result]:
         refs = [self.remote.remote(task, self.problem) for task in tasks]
         lost_errors = (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.NodeDiedError,
                        self.ray.exceptions.ObjectLostError)
@@ -49,6 +49,9 @@ class RayBackend:
                 results.append(self.ray.get(ref))
             except lost_errors as err:
                 results.append(Result.lost(task, f"{type(err).__name__} after one retry"))
+                continue
+            if done:
+                done(task, results[-1])
         return results
 
     def close(self) -> None:

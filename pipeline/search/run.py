@@ -2,17 +2,21 @@
 
 The `search` stage, the benchmarks and the tests all call `run_search`, so there is one
 place where the strategy and the backend are chosen (by name, from their registries), the
-backend is closed, and progress is shown.
+candidate store is opened, warm-start genomes are queued, the backend is closed, and
+progress is shown.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from pipeline.search.backends import make_backend
 from pipeline.search.loop import GenerationRecord, SearchOutcome, search_loop
 from pipeline.search.problem import Problem, Result
 from pipeline.search.progress import SearchProgress
+from pipeline.search.record import identity_of
+from pipeline.search.settings import RUNTIME_KEYS
+from pipeline.search.store import ResultStore
 from pipeline.search.strategies import make_strategy
 
 
@@ -21,27 +25,33 @@ def run_search(
     settings,
     seed: int,
     *,
-    params_hash: str = "",
-    checkpoint_path: Path | None = None,
-    on_result: Callable[[int, int, Result], None] | None = None,
+    store_root: Path | None = None,
+    record_path: Path | None = None,
+    warm_start: Sequence[dict] = (),
+    on_result: Callable[[int, int, Result, bool], None] | None = None,
     on_generation: Callable[[GenerationRecord], None] | None = None,
     progress: bool = False,
     backend=None,
     log: Callable[[str], None] = print,
 ) -> SearchOutcome:
     """Search `problem.space` with `settings.algorithm` on `settings.backend` (or the given
-    backend, which the caller then closes), resuming from `checkpoint_path` when it holds a
-    checkpoint made under the same `params_hash`."""
+    backend, which the caller then closes). With `store_root`, every result is kept in the
+    candidate store there and every evaluation found there is reused (the problem must
+    have a `fingerprint`); `record_path` keeps the search record that explains what a new
+    search continues; `warm_start` genomes (projected into the space) are proposed first."""
     strategy = make_strategy(problem.space, settings, seed, problem.repair)
+    strategy.enqueue([problem.space.project(genome) for genome in warm_start])
+    store = ResultStore(store_root, problem.fingerprint) if store_root else None
+    identity = identity_of(problem, settings, seed, RUNTIME_KEYS)
     owned = backend is None
     backend = backend or make_backend(problem, settings)
     bar = SearchProgress(settings, strategy.last_generation()) if progress else None
 
-    def result_seen(generation, rung, result):
+    def result_seen(generation, rung, result, reused):
         if bar:
-            bar.candidate(generation, rung, result)
+            bar.candidate(result, reused)
         if on_result:
-            on_result(generation, rung, result)
+            on_result(generation, rung, result, reused)
 
     def generation_done(record):
         if bar:
@@ -50,8 +60,8 @@ def run_search(
             on_generation(record)
 
     try:
-        return search_loop(strategy, settings, seed, backend.map, params_hash=params_hash,
-                           checkpoint_path=checkpoint_path, on_result=result_seen, on_generation=generation_done, log=log)
+        return search_loop(strategy, settings, seed, backend.map, store=store, record_path=record_path, identity=identity,
+                           on_result=result_seen, on_generation=generation_done, log=log)
     finally:
         if bar:
             bar.close()

@@ -11,6 +11,9 @@ from pipeline.search.backends import BACKENDS
 from pipeline.search.strategies import STRATEGIES
 from pipeline.validation import Between, Number, OneOf, Section, fail, listed
 
+#: Settings that choose where candidates run, never what they compute.
+RUNTIME_KEYS = ("backend", "workers", "ray_address", "gpus_per_trial")
+
 
 class FidelitySettings(Section):
     """Successive halving: train everyone for rungs[0], the best 1/eta for rungs[1], ..."""

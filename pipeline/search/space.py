@@ -157,6 +157,24 @@ class Space:
     def contains(self, genome: Mapping) -> bool:
         return set(genome) == set(self.names) and all(self[name].contains(genome[name]) for name in self.names)
 
+    def project(self, genome: Mapping) -> dict:
+        """The nearest genome of this space (a warm start from a search over another
+        space): numbers clipped into their range, a choice the space does not offer (or a
+        missing gene) replaced by the gene's first value."""
+        out = {}
+        for name, gene in self.genes:
+            value = genome.get(name)
+            if gene.contains(value):
+                out[name] = value
+            elif isinstance(gene, Choice):
+                out[name] = gene.options[0]
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                clipped = min(gene.high, max(gene.low, value))
+                out[name] = int(round(clipped)) if isinstance(gene, IntRange) else float(clipped)
+            else:
+                out[name] = gene.low
+        return out
+
 
 def genome_key(genome: Mapping) -> str:
     """A genome's identity: its JSON with sorted keys (taken after the problem's repair)."""

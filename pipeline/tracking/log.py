@@ -77,9 +77,11 @@ class RunLogger:
         self.client.log_artifact(self.run_id, str(path), folder)
 
     @shielded
-    def log_individual(self, generation: int, index: int, genome: Mapping, result, rung: int = 0) -> None:
+    def log_individual(self, generation: int, index: int, genome: Mapping, result, rung: int = 0,
+                       reused: bool = False) -> None:
         """One nested run under this stage for an evaluated individual of the search:
-        its genome as params, score and cost as metrics, its curve, its failure as tags."""
+        its genome as params, score and cost as metrics, its curve, its failure as tags,
+        and `automl.reused` when the result came from the candidate store."""
         from mlflow.entities import Metric, Param, RunTag
 
         tags = {"mlflow.parentRunId": self.run_id, "automl.generation": str(generation),
@@ -87,6 +89,7 @@ class RunLogger:
         if result.failure:
             tags.update({"failure_reason": result.failure, "failure_detail": result.detail[:500]})
         tags["automl.rung"] = str(rung)
+        tags["automl.reused"] = str(reused).lower()
         run = self.client.create_run(self.experiment_id, run_name=f"gen{generation}-{index}", tags=tags)
         now = _now()
         metrics = [

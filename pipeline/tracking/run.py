@@ -14,13 +14,13 @@ import os
 from pathlib import Path
 
 from pipeline.errors import UserError, first_line
+from pipeline.fileio import project_root
 from pipeline.params import Params
 from pipeline.tracking.log import RunLogger, flatten, process_tags
 from pipeline.tracking.store import (
     check_reachable,
     enable_wal,
     git_commit,
-    project_root,
     shielded,
     store_lock,
     tracking_uri,
@@ -131,3 +131,28 @@ class StageRun:
         run = self.client.create_run(self.experiment_id, run_name="pipeline", tags={PARENT_TAG: "true", **tags})
         RunLogger(self.client, self.experiment_id, run.info.run_id).log_params(flatten(self.params.raw))
         return run.info.run_id
+
+
+def search_artifact(params: Params, run_id: str, dest: Path, root: Path = Path(".")) -> Path:
+    """history.csv (or hall_of_fame.json) of an earlier search, given the MLflow id of its
+    `search` stage run or of the `pipeline` run above it, downloaded into `dest`."""
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri(params.mlflow.tracking_uri, root)
+    check_reachable(uri)
+    client = MlflowClient(uri)
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # MLflow raises its own exception types for unknown ids
+        raise UserError(f"search.warm_start: no MLflow run '{run_id}' in {uri}") from None
+    if run.data.tags.get("automl.stage") != "search":
+        query = f"tags.`mlflow.parentRunId` = '{run_id}' and tags.`automl.stage` = 'search'"
+        children = client.search_runs([run.info.experiment_id], query, max_results=1)
+        if not children:
+            raise UserError(f"search.warm_start: MLflow run '{run_id}' is neither a search run nor a pipeline run with one")
+        run = children[0]
+    names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    for name in ("history.csv", "hall_of_fame.json"):
+        if name in names:
+            return Path(client.download_artifacts(run.info.run_id, name, str(dest)))
+    raise UserError(f"search.warm_start: MLflow run '{run.info.run_id}' has no history.csv or hall_of_fame.json")

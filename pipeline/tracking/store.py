@@ -19,13 +19,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from pipeline.errors import UserError
+from pipeline.fileio import project_root
 from pipeline.interrupts import critical
-
-
-def project_root(root: Path) -> Path:
-    """Where the default store lives. `dvc exp run --queue` runs stages in a temporary copy
-    of the repo and sets DVC_ROOT to the real one, so every experiment logs to one store."""
-    return Path(os.environ.get("DVC_ROOT") or root)
 
 
 def tracking_uri(configured: str, root: Path) -> str:

@@ -1,8 +1,9 @@
 """What every strategy shares: a best-so-far population, single-objective picks, sampling
-and mutation inside the space followed by the problem's repair, and checkpointable state.
+and mutation inside the space followed by the problem's repair, and warm-start genomes.
 
-Strategies draw from the global `random` generator, which the loop seeds and checkpoints
-(DEAP's operators use it too), so a resumed search continues the same random stream.
+Strategies draw from the global `random` generator, which the loop seeds (DEAP's operators
+use it too): given the same results, a strategy makes the same proposals, which is what
+lets a search replay itself from the candidate store.
 """
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ class Strategy:
         self.space, self.settings, self.seed, self.repair = space, settings, seed, repair
         self.pop: list[Scored] = []
         self.seen: set[str] = set()
+        self.queued: list[dict] = []
+
+    def enqueue(self, genomes: Sequence[dict]) -> None:
+        """Genomes to propose first (a warm start), before any sample of the strategy's own."""
+        self.queued.extend(self.repair(dict(g)) for g in genomes)
 
     def last_generation(self) -> int:
         return self.settings.generations
@@ -49,7 +55,12 @@ class Strategy:
     def fresh_samples(self, count: int) -> list[dict]:
         """`count` genomes not proposed before (a few retries each, then duplicates allowed)."""
         out = []
-        for _ in range(count):
+        while self.queued and len(out) < count:
+            genome = self.queued.pop(0)
+            if genome_key(genome) not in self.seen:
+                self.seen.add(genome_key(genome))
+                out.append(genome)
+        for _ in range(count - len(out)):
             for _ in range(20):
                 genome = self.sample()
                 if genome_key(genome) not in self.seen:
@@ -57,10 +68,3 @@ class Strategy:
             self.seen.add(genome_key(genome))
             out.append(genome)
         return out
-
-    def state(self, key_of: Callable) -> dict:
-        return {"pop": [[s.genome, key_of(s.result), s.rung] for s in self.pop], "seen": sorted(self.seen)}
-
-    def load_state(self, state: dict, result_of: Callable) -> None:
-        self.pop = [Scored(g, result_of(k), r) for g, k, r in state["pop"]]
-        self.seen = set(state["seen"])

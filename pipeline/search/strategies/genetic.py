@@ -138,12 +138,3 @@ class NSGA2Strategy(GeneticStrategy):
     def pick_best(self, hall):
         front = self.pareto_front()
         return max(front, key=self._rank) if front else hall[0]
-
-    def state(self, key_of):
-        state = super().state(key_of)
-        state["archive"] = [[s.genome, key_of(s.result), s.rung] for s in self.archive.values()]
-        return state
-
-    def load_state(self, state, result_of):
-        super().load_state(state, result_of)
-        self.archive = {genome_key(g): Scored(g, result_of(k), r) for g, k, r in state["archive"]}

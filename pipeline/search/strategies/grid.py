@@ -64,10 +64,3 @@ class GridStrategy(Strategy):
             if len(out) == self.settings.population:
                 break
         return out
-
-    def state(self, key_of):
-        return dict(super().state(key_of), position=self.position)
-
-    def load_state(self, state, result_of):
-        super().load_state(state, result_of)
-        self.position = state["position"]

@@ -8,8 +8,7 @@ from pipeline.search.strategies.base import Strategy
 
 class TPEStrategy(Strategy):
     """Optuna's TPE sampler proposing genomes over the same space (ask/tell, `population`
-    trials per generation). A resumed TPE search replays its trials into a new study, so it
-    continues but is not bit-identical to an uninterrupted one (the sampler's RNG restarts)."""
+    trials per generation); warm-start genomes are enqueued trials (`enqueue_trial`)."""
 
     def __init__(self, space, settings, seed, repair):
         super().__init__(space, settings, seed, repair)
@@ -19,11 +18,13 @@ class TPEStrategy(Strategy):
             raise ConfigError("search.algorithm: tpe needs Optuna: pip install 'automl-pipeline[tpe]'") from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
-        self.seed = seed
         self.distributions = {name: self._distribution(gene) for name, gene in space.genes}
         self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
         self.pending = []
-        self.trials: list[list] = []
+
+    def enqueue(self, genomes):
+        for genome in genomes:
+            self.study.enqueue_trial({name: genome[name] for name in self.distributions}, skip_if_exists=True)
 
     def _distribution(self, gene):
         d = self.optuna.distributions
@@ -42,21 +43,5 @@ class TPEStrategy(Strategy):
         for trial, entry in zip(self.pending, scored):
             if entry is None or entry.result.failure:
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
-                self.trials.append([trial.params, None])
             else:
                 self.study.tell(trial, entry.score)
-                self.trials.append([trial.params, entry.score])
-
-    def state(self, key_of):
-        return dict(super().state(key_of), trials=self.trials)
-
-    def load_state(self, state, result_of):
-        super().load_state(state, result_of)
-        self.trials = state["trials"]
-        state_of = self.optuna.trial.TrialState
-        for params, value in self.trials:
-            self.study.add_trial(self.optuna.trial.create_trial(
-                params=params, distributions=self.distributions, value=value,
-                state=state_of.COMPLETE if value is not None else state_of.FAIL,
-            ))
-        self.study.sampler = self.optuna.samplers.TPESampler(seed=self.seed + len(self.trials))
