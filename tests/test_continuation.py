@@ -204,7 +204,8 @@ def test_warm_start_from_a_file_and_from_an_mlflow_run(in_tmp):
 
     import mlflow
 
-    from stages import data, search as search_stage
+    from stages import data
+    from stages import search as search_stage
 
     data.run(stage_params())
     search_stage.run(stage_params(generations=2))
@@ -230,7 +231,8 @@ def test_warm_start_from_a_file_and_from_an_mlflow_run(in_tmp):
 
 def test_warm_start_that_is_neither_file_nor_run_is_one_line(in_tmp):
     from pipeline.errors import UserError
-    from stages import data, search as search_stage
+    from stages import data
+    from stages import search as search_stage
 
     data.run(stage_params())
     with pytest.raises(UserError, match="search.warm_start: 'nope.csv' is neither a file nor an MLflow run id"):

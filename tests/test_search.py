@@ -3,8 +3,6 @@ elitist, budgeted, multi-fidelity, multi-objective, and the same on every backen
 (continuing and reusing searches: test_continuation.py)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from pipeline.errors import ConfigError
