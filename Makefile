@@ -1,29 +1,42 @@
 # `make repro` and `make test` are the two commands of the README. Both create .venv and
 # install the project once (re-installing only when pyproject.toml changes), so a second
-# call starts at once.
+# call starts at once. `make repro` installs what the pipeline needs and nothing more;
+# `make test` adds the test extras (Ray, Optuna, hypothesis, psycopg2, ...).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+TEST := $(VENV)/.installed-test
 
-.PHONY: repro test install ui clean
+.PHONY: repro test install install-test ui screenshots clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(CORE)
+
+$(TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(TEST) $(CORE)
 
-install: $(STAMP)
+install: $(CORE)
 
-repro: $(STAMP)
+install-test: $(TEST)
+
+repro: $(CORE)
 	PATH=$(BIN):$$PATH $(BIN)/dvc repro
 
-test: $(STAMP)
+test: $(TEST)
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-ui: $(STAMP)
+ui: $(CORE)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
+
+screenshots: $(CORE)
+	PATH=$(BIN):$$PATH bash docs/screenshots.sh
 
 clean:
 	rm -rf data/prepared search models metrics/*.json metrics/plots mlflow.db mlartifacts mlruns

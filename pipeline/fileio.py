@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -51,7 +52,10 @@ def save_torch(path: Path, obj: Any) -> None:
 
 
 def load_torch(path: Path) -> Any:
-    """torch.load with weights_only=True; a missing or corrupt file is a one-line UserError."""
+    """torch.load with weights_only=True; a missing, corrupt or unsafe file is a one-line
+    UserError that says what was found and never suggests loading it unsafely."""
+    import pickle
+
     import torch
 
     path = Path(path)
@@ -59,8 +63,17 @@ def load_torch(path: Path) -> Any:
         raise UserError(f"{path}: not found; run the stage that produces it first")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt or unsafe files
-        raise UserError(f"{path}: cannot be loaded safely ({first_line(err)})") from None
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:
+            raise UserError(f"{path}: refused, not loaded: it holds pickled Python objects ({found.group(1)}) that "
+                            "would run code when loaded; files of this project hold only tensors and plain values") from None
+        raise UserError(f"{path}: cannot be read as a torch file (not a torch archive or pickle)") from None
+    except Exception as err:  # torch raises many types for corrupt files
+        message = first_line(err)
+        if "weights_only" in message:
+            message = type(err).__name__
+        raise UserError(f"{path}: cannot be read as a torch file ({message})") from None
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:

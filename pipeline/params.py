@@ -19,6 +19,7 @@ import yaml
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, create_model, model_validator
 
 from pipeline.data.settings import DataSettings
+from pipeline.deploy.export import EXPORTS
 from pipeline.errors import ConfigError, first_line
 from pipeline.genome.catalog import GENE_CATALOG, space_entry_type
 from pipeline.genome.genome import conditions
@@ -28,7 +29,6 @@ from pipeline.search.strategies.grid import check_grid
 from pipeline.validation import Between, Number, OneOf, Section, describe, fail, listed, one_line
 
 OBJECTIVES = ("accuracy", "params", "flops", "latency")
-EXPORTS = ("torchscript", "onnx")
 
 
 class SearchParams(SearchSettings):
@@ -39,6 +39,7 @@ class SearchParams(SearchSettings):
     max_params: Annotated[int, Between(1, 10**12)] = Field(5_000_000, description="larger candidates are refused before training")
     candidate_timeout: Annotated[Number, Between(0.0, 10**9)] = Field(
         0.0, description="seconds one candidate may train; 0 = no limit")
+    portfolio: bool = Field(True, description="propose textbook recipes (scaled to the data) first; see README")
     warm_start: str = Field("", description="an earlier search's history.csv or hall_of_fame.json, or the MLflow "
                                             "run id of its search (or pipeline) run: its best genomes come first")
 
@@ -51,6 +52,9 @@ class SearchParams(SearchSettings):
 
 class TrainParams(Section):
     epochs: Annotated[int, Between(1, 100_000)] = Field(30, description="epochs of the final training")
+    select: Annotated[str, OneOf(("last", "best"))] = Field(
+        "last", description="keep the last epoch's weights, or those of the best validation epoch")
+    refit: bool = Field(False, description="train again on train + validation for the chosen number of epochs")
 
 
 class RuntimeParams(Section):
@@ -61,8 +65,9 @@ class RuntimeParams(Section):
 
 class FuseParams(Section):
     latency_repeats: Annotated[int, Between(1, 100_000)] = Field(20, description="timed forward passes per measurement")
-    export: listed(Annotated[str, OneOf(EXPORTS)], "a non-empty list from " + ", ".join(EXPORTS)) = Field(
-        EXPORTS, description="deployable copies, each checked against PyTorch within 1e-4")
+    export: listed(Annotated[str, OneOf(tuple(EXPORTS))], "a list from " + ", ".join(EXPORTS), empty_ok=True) = Field(
+        ("onnx", "pt2"), description="deployable copies in models/exports, each checked against PyTorch within 1e-4 "
+                                     "(torchscript is deprecated since PyTorch 2.14)")
 
 
 class MlflowParams(Section):

@@ -115,12 +115,12 @@ class OneOf:
         raise fail(f"{value} is not allowed; allowed: {allowed}")
 
 
-def listed(item: Any, what: str, unique: bool = True):
+def listed(item: Any, what: str, unique: bool = True, empty_ok: bool = False):
     """A YAML list of `item`, held as a tuple: "expected <what>" when it is not a list or
-    is empty, duplicates dropped in order (a choice listed twice is one choice)."""
+    is empty (unless `empty_ok`), duplicates dropped in order (a choice listed twice is one)."""
 
     def check(value: Any) -> Any:
-        if value == []:
+        if value == [] and not empty_ok:
             raise fail(f"empty list of choices; expected {what}")
         if not isinstance(value, (list, tuple)):
             raise fail(f"expected {what}, got {describe(value)}")

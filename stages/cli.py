@@ -1,4 +1,4 @@
-"""`automl`: one subcommand per DVC stage, plus `cache` and `schema`.
+"""`automl`: one subcommand per DVC stage, plus `predict`, `cache` and `schema`.
 
 A `UserError` (bad params, missing or corrupt file, unreachable tracking server) is printed
 as one line and exits with status 2; SIGTERM and SIGINT become KeyboardInterrupt (outside MLflow writes) so a stage
@@ -62,7 +62,7 @@ _stage_command("fuse", "Fold Conv+BatchNorm; write models/fused.pt.")
 @main.command(name="evaluate")
 @params_option
 @click.option("--model", "model_path", type=str, default=None,
-              help="Evaluate this model instead (fused.pt, model.pt, .torchscript.pt or .onnx).")
+              help="Evaluate this model instead (fused.pt, model.pt, .onnx, .pt2 or .torchscript.pt).")
 @click.option("--data", "data_source", type=str, default=None,
               help="A dataset name, or an image folder: directory, archive or URL (with --sha256).")
 @click.option("--sha256", default="", help="Checksum of the --data archive or URL.")
@@ -75,6 +75,18 @@ def evaluate(params_path: str, model_path, data_source, sha256, out) -> None:
     if not model_path or not data_source:
         raise click.UsageError("--model and --data go together")
     _guarded("evaluate", lambda: __import__("stages.evaluate", fromlist=["x"]).evaluate_any(model_path, data_source, sha256, out))
+
+@main.command(name="predict")
+@click.option("--model", "model_path", required=True, help="fused.pt, model.pt or an export (.onnx, .pt2, .torchscript.pt).")
+@click.option("--images", required=True, help="A folder of images (searched recursively), an archive or a URL.")
+@click.option("--sha256", default="", help="Checksum of the --images archive or URL.")
+@click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="The CSV to write: one row per image file.")
+@click.option("--top-k", default=1, show_default=True, type=click.IntRange(1, 100), help="Classes per image.")
+def predict(model_path, images, sha256, out, top_k) -> None:
+    """Classify new, unlabelled images: predicted class and probability per file."""
+    _guarded("predict", lambda: __import__("stages.predict", fromlist=["x"]).predict(model_path, images, sha256, out, top_k))
+
 
 @main.group(name="cache")
 def cache() -> None:

@@ -16,6 +16,7 @@ RECORD = SEARCH / "checkpoint" / "latest.json"  # the last search's identity and
 MODELS = Path("models")
 MODEL = MODELS / "model.pt"
 FUSED = MODELS / "fused.pt"
+EXPORTS_DIR = MODELS / "exports"  # fused.onnx, fused.pt2 (and fused.torchscript.pt when asked for)
 METRICS = Path("metrics")
 PLOTS = METRICS / "plots"
 

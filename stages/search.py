@@ -12,6 +12,7 @@ from pipeline.fileio import write_csv, write_json, write_text
 from pipeline.genome import report
 from pipeline.genome.files import best_yaml_text
 from pipeline.genome.genome import active_genes
+from pipeline.genome.portfolio import portfolio
 from pipeline.genome.problem import CNNProblem
 from pipeline.params import Params
 from pipeline.runtime import configure, resolve_device
@@ -44,7 +45,8 @@ def run(params: Params) -> None:
                              measure_latency="latency" in settings.objectives,
                              time_limit=settings.candidate_timeout or None)
         counter = Counter()
-        warm = warm_start_genomes(params)
+        first = portfolio(params.space, problem.data.input_shape) if settings.portfolio else []
+        warm = first + warm_start_genomes(params)
 
         def on_result(generation, rung, result, reused):
             counter[generation] += 1

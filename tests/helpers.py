@@ -42,7 +42,7 @@ TINY = {
     },
     "search": {"algorithm": "ga", "population": 4, "generations": 1, "epochs": 1},
     "train": {"epochs": 2},
-    "fuse": {"latency_repeats": 2, "export": ["torchscript", "onnx"]},
+    "fuse": {"latency_repeats": 2, "export": ["onnx", "pt2"]},
     "runtime": {"device": "cpu", "threads": 1, "bf16": False},
     "mlflow": {"experiment": "e2e"},
 }

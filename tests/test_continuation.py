@@ -186,7 +186,8 @@ def in_tmp(tmp_path, monkeypatch):
 def stage_params(**search_values):
     from pipeline.params import params_from_dict
 
-    search_values = {"population": 4, "generations": 1, "epochs": 1, "backend": "serial", **search_values}
+    search_values = {"population": 4, "generations": 1, "epochs": 1, "backend": "serial", "portfolio": False,
+                     **search_values}
     return params_from_dict({"seed": 2, "space": TINY_SPACE, "search": search_values,
                              "runtime": {"device": "cpu", "threads": 1}, "mlflow": {"experiment": "warm"}})
 
@@ -227,6 +228,25 @@ def test_warm_start_from_a_file_and_from_an_mlflow_run(in_tmp):
     for run_id in (first_search.info.run_id, first_search.data.tags["mlflow.parentRunId"]):
         search_stage.run(stage_params(population=4, warm_start=run_id, crossover=0.4))
         assert first_generation(in_tmp)[:2] == best_two
+
+
+def test_the_portfolio_comes_first_scaled_to_the_data(in_tmp):
+    import csv
+
+    from pipeline.data.prepare import load_prepared
+    from pipeline.genome.genome import active_genes
+    from pipeline.genome.portfolio import portfolio
+    from stages import data
+    from stages import search as search_stage
+
+    params = stage_params(population=6, portfolio=True)
+    data.run(params)
+    search_stage.run(params)
+    expected = portfolio(params.space, load_prepared(in_tmp / "data" / "prepared").input_shape)
+    with open(in_tmp / "search" / "history.csv") as handle:
+        first = [json.loads(row["genome"]) for row in csv.DictReader(handle)][: len(expected)]
+    assert len(expected) >= 3 and first == [active_genes(g) for g in expected]
+    assert {g["stages"] for g in expected} == {2}  # 8x8 digits: two halving stages
 
 
 def test_warm_start_that_is_neither_file_nor_run_is_one_line(in_tmp):

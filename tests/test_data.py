@@ -51,7 +51,7 @@ def test_prepared_files_load_with_weights_only(tmp_path):
 def test_corrupt_prepared_file_is_named(tmp_path):
     save_prepared(prepare(DataSettings(), 0), tmp_path)
     (tmp_path / "val.pt").write_bytes(b"not a torch file")
-    with pytest.raises(UserError, match="val.pt: cannot be loaded safely"):
+    with pytest.raises(UserError, match="val.pt: cannot be read as a torch file"):
         load_prepared(tmp_path)
 
 

@@ -1,8 +1,9 @@
-"""Exports: TorchScript and ONNX match PyTorch, carry their class names, and any saved model
-evaluates on a user's image folder."""
+"""Exports: ONNX, .pt2 and TorchScript match PyTorch, carry their class names, load through
+the one predictor, and any saved model evaluates on a user's image folder."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 from pipeline.deploy.artifacts import ModelInfo, save_model
-from pipeline.deploy.export import EXPORTERS, load_runner, max_difference, read_meta
+from pipeline.deploy.export import EXPORTS, max_difference
 from pipeline.deploy.fusion import fuse_model
 from pipeline.deploy.predict import conform, load_predictor
 from pipeline.genome.genome import default_genome
@@ -31,14 +32,31 @@ def fused_residual_se():
     return fuse_model(model)[0]
 
 
-@pytest.mark.parametrize("kind,suffix", [("torchscript", ".torchscript.pt"), ("onnx", ".onnx")])
-def test_export_matches_pytorch_within_1e_4_at_any_batch(tmp_path, fused_residual_se, kind, suffix):
-    path = tmp_path / f"model{suffix}"
-    EXPORTERS[kind](fused_residual_se, torch.rand(2, 3, 16, 16), path, META)
-    runner = load_runner(path)
+@pytest.mark.parametrize("kind", sorted(EXPORTS))
+def test_export_matches_pytorch_within_1e_4_at_any_batch(tmp_path, fused_residual_se, kind):
+    export = EXPORTS[kind]
+    path = tmp_path / f"model{export.suffix}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export.write(fused_residual_se, torch.rand(2, 3, 16, 16), path, META)
+        runner = export.load(path)
+        assert export.read_meta(path) == META
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)], [str(w.message) for w in caught]
     for batch in (1, 7, 64):
         assert max_difference(fused_residual_se, runner, torch.rand(batch, 3, 16, 16)) < 1e-4
-    assert read_meta(path) == META
+
+
+@pytest.mark.parametrize("kind", sorted(EXPORTS))
+def test_every_export_loads_as_a_predictor_with_the_eager_models_answers(tmp_path, fused_residual_se, kind):
+    export = EXPORTS[kind]
+    path = tmp_path / f"fused{export.suffix}"
+    export.write(fused_residual_se, torch.rand(2, 3, 16, 16), path, META)
+    predictor = load_predictor(path)
+    images = torch.randint(0, 256, (9, 3, 16, 16), dtype=torch.uint8)
+    with torch.no_grad():
+        eager = fused_residual_se(images.float() / 255)
+    assert predictor.class_names == META["class_names"]
+    assert torch.allclose(predictor.logits(images), eager, atol=1e-4)
 
 
 def test_conform_converts_channels_and_size():
@@ -93,3 +111,39 @@ def test_evaluate_refuses_unknown_classes(tmp_path, tiny_digits):
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / name / "0.png")
     with pytest.raises(UserError, match=r"classes \['cat', 'dog'\] are not among the model's classes"):
         load_any_data(str(tmp_path), "", tiny_digits.class_names, 8)
+
+
+def test_predict_cli_classifies_a_folder_and_lists_an_unreadable_file(tmp_path, tiny_digits, venv_env):
+    import csv
+    import subprocess
+    import sys
+
+    from pipeline.deploy.export import EXPORTS
+    from tests.helpers import ROOT
+
+    genome = default_genome()
+    genome.update(width=16, stages=2, lr=3e-3)
+    model, _ = fit(genome, tiny_digits, 4, seed=0, device=torch.device("cpu"))
+    model.eval()
+    meta = {"class_names": tiny_digits.class_names, "input_shape": [1, 8, 8]}
+    EXPORTS["pt2"].write(model, torch.rand(2, 1, 8, 8), tmp_path / "fused.pt2", meta)
+    folder = tmp_path / "new_images" / "batch1"
+    folder.mkdir(parents=True)
+    for index, image in enumerate(tiny_digits.test.images[:12]):
+        Image.fromarray(image[0].numpy()).save(folder / f"{index:02d}.png")
+    (folder / "broken.png").write_bytes(b"this is not a png")
+    out = tmp_path / "predictions.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.cli", "predict", "--model", str(tmp_path / "fused.pt2"), "--images",
+         str(tmp_path / "new_images"), "--out", str(out), "--top-k", "2"],
+        cwd=tmp_path, env=dict(venv_env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "12 images classified" in result.stdout and "1 unreadable" in result.stdout
+    rows = {row["file"]: row for row in csv.DictReader(open(out))}
+    assert len(rows) == 13 and rows["batch1/broken.png"]["class"] == "" and rows["batch1/broken.png"]["error"]
+    expected = load_predictor(tmp_path / "fused.pt2").logits(tiny_digits.test.images[:12]).softmax(1)
+    for index in range(12):
+        row = rows[f"batch1/{index:02d}.png"]
+        assert row["class"] == tiny_digits.class_names[int(expected[index].argmax())]
+        assert float(row["probability"]) == pytest.approx(float(expected[index].max()), abs=1e-5)
+        assert float(row["probability_2"]) <= float(row["probability"])

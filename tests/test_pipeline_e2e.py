@@ -17,7 +17,14 @@ def project(tmp_path_factory, dvc_env):
     path = make_project(tmp_path_factory.mktemp("first"), dvc_env, TINY)
     result = sh(["dvc", "repro"], path, dvc_env)
     assert ran_stages(result.stdout) == {"data", "search", "train", "fuse", "evaluate"}
+    (path / "repro.log").write_text(result.stdout + result.stderr)
     return path
+
+
+def test_a_default_run_prints_no_deprecation_noise(project):
+    output = (project / "repro.log").read_text()
+    assert "Running stage 'fuse'" in output
+    assert "FutureWarning" not in output and "DeprecationWarning" not in output and "TracerWarning" not in output
 
 
 def test_outputs_and_metrics_exist(project):
@@ -38,6 +45,8 @@ def test_mlflow_holds_parent_stage_and_individual_runs(project):
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = mlflow.MlflowClient().get_experiment_by_name("e2e")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on training runs
     runs = mlflow.search_runs(experiment_names=["e2e"], output_format="list")
     parents = [r for r in runs if r.data.tags.get("automl.pipeline") == "true"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -149,3 +158,50 @@ def test_dvc_metrics_and_plots_views(project, dvc_env):
         else:  # an image plot: embedded by name
             assert Path(entry).name in html, entry
     assert len(declared) == 6
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_registered_model_serves_the_right_classes_over_http(project, dvc_env):
+    """`mlflow models serve` on 127.0.0.1 answers a real request for a few test images."""
+    import subprocess
+    import time
+    import urllib.request
+
+    from pipeline.data.prepare import load_prepared
+    from pipeline.deploy.predict import load_predictor
+
+    port = _free_port()
+    env = dict(dvc_env, MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
+    server = subprocess.Popen(["mlflow", "models", "serve", "-m", "models:/automl-classifier/latest", "--env-manager",
+                               "local", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            assert server.poll() is None, server.stdout.read()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        data = load_prepared(project / "data/prepared")
+        images = data.test.images[:6]
+        body = json.dumps({"inputs": (images.float() / 255).tolist()}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            served = json.loads(response.read())["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    classes = [max(range(len(row)), key=row.__getitem__) for row in served]
+    expected = load_predictor(project / "models/fused.pt").logits(images).argmax(1).tolist()
+    assert classes == expected

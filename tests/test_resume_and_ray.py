@@ -31,11 +31,13 @@ def automl(stage, cwd, env, **kwargs):
 
 
 @pytest.mark.slow
-def test_search_killed_after_a_checkpoint_resumes_to_the_same_result(tmp_path, venv_env):
+@pytest.mark.parametrize("algorithm", ["ga", "aging", "surrogate"])
+def test_search_killed_after_a_checkpoint_resumes_to_the_same_result(tmp_path, venv_env, algorithm):
     env = dict(venv_env, PYTHONPATH=str(ROOT))
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     whole.mkdir()
-    (whole / "params.yaml").write_text(yaml.safe_dump(RESUME_PARAMS))
+    params = {**RESUME_PARAMS, "search": {**RESUME_PARAMS["search"], "algorithm": algorithm, "offspring": 3}}
+    (whole / "params.yaml").write_text(yaml.safe_dump(params))
     assert automl("data", whole, env).wait(timeout=120) == 0
     shutil.copytree(whole, killed)
     process = automl("search", whole, env)
@@ -92,10 +94,13 @@ def ray_cluster(venv_env):
 
 @pytest.mark.slow
 def test_ray_cluster_gives_the_same_results_as_serial(tiny_digits, ray_cluster, monkeypatch):
+    """Also for the surrogate with continuing rungs, whose states travel back from Ray workers."""
     import ray
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    serial = search(tiny_params(backend="serial"), tiny_digits)
-    on_ray = search(tiny_params(backend="ray", ray_address=ray_cluster, workers=2), tiny_digits)
-    assert not ray.is_initialized()  # the entry point closed the connection it opened
-    assert comparable(on_ray) == comparable(serial)
+    for settings in ({}, {"algorithm": "surrogate", "population": 6, "offspring": 4,
+                          "fidelity": {"rungs": [0.5, 2], "eta": 2}}):
+        serial = search(tiny_params(backend="serial", **settings), tiny_digits)
+        on_ray = search(tiny_params(backend="ray", ray_address=ray_cluster, workers=2, **settings), tiny_digits)
+        assert not ray.is_initialized()  # the entry point closed the connection it opened
+        assert comparable(on_ray) == comparable(serial)

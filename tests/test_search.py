@@ -38,14 +38,73 @@ def test_failing_candidates_are_recorded_and_the_search_completes(tiny_digits):
     assert outcome.stop_reason == "completed"
 
 
-def test_backends_serial_and_processes_agree(tiny_digits):
-    serial = search(tiny_params(), tiny_digits)
-    pool = ProcessBackend(problem_of(tiny_params(), tiny_digits), workers=2)
+HALVING = {"fidelity": {"rungs": [0.5, 2], "eta": 2}, "population": 6, "offspring": 4}
+
+
+@pytest.mark.parametrize("settings", [{}, {"algorithm": "surrogate", **HALVING}], ids=["ga", "surrogate-continuing"])
+def test_backends_serial_and_processes_agree(tiny_digits, settings):
+    """Also for continuing rungs, whose training states travel back from the workers."""
+    serial = search(tiny_params(**settings), tiny_digits)
+    pool = ProcessBackend(problem_of(tiny_params(**settings), tiny_digits), workers=2)
     try:
-        parallel = search(tiny_params(), tiny_digits, backend=pool)
+        parallel = search(tiny_params(**settings), tiny_digits, backend=pool)
     finally:
         pool.close()
     assert comparable(parallel) == comparable(serial)
+    assert len({rung for _, rung, _ in serial.history}) == len(settings.get("fidelity", {}).get("rungs", [3]))
+
+
+@pytest.mark.parametrize("algorithm", ["aging", "surrogate"])
+def test_aging_and_surrogate_are_deterministic_for_a_seed(tiny_digits, algorithm):
+    first = search(tiny_params(algorithm=algorithm, population=6, offspring=3, generations=3), tiny_digits)
+    second = search(tiny_params(algorithm=algorithm, population=6, offspring=3, generations=3), tiny_digits)
+    assert comparable(first) == comparable(second) and len(first.history) == 6 + 3 * 3
+    assert comparable(search(tiny_params(algorithm=algorithm, population=6, offspring=3, generations=3, seed=8),
+                             tiny_digits)) != comparable(first)
+
+
+def test_continuing_rungs_give_the_top_rung_one_uninterrupted_training(tiny_digits):
+    """A candidate promoted to the top rung scores exactly what training it once, for the
+    top budget, gives; and the race spends fewer epochs than restarting every rung."""
+    from pipeline.search import Task, derive_seed
+
+    continuing = search(tiny_params(generations=1, fidelity={"rungs": [1, 3], "eta": 3}), tiny_digits)
+    restarting = search(tiny_params(generations=1, fidelity={"rungs": [1, 3], "eta": 3, "mode": "restart"}), tiny_digits)
+    problem = problem_of(tiny_params(), tiny_digits)
+    top = [r for _, rung, r in continuing.history if rung == 1]
+    assert top
+    for result in top:
+        alone = problem.evaluate(Task(result.key, result.genome, 3, derive_seed(3, result.key, 3)))
+        assert (alone.score, alone.loss) == (result.score, result.loss)
+    counts = [sum(1 for _, rung, _ in outcome.history if rung == r) for outcome in (continuing, restarting) for r in (0, 1)]
+    assert counts == [12, 4, 12, 4]  # two races of 6: continuing spends 12 + 4 x 2 epochs, restarting 12 + 4 x 3
+
+
+def test_rung_states_are_deleted_when_the_search_ends(tiny_digits):
+    from pipeline.search.evaluator import Evaluator
+
+    folders = []
+    original = Evaluator.close
+
+    def close(self):
+        folders.append((self.states.folder, self.states.peak))
+        original(self)
+
+    Evaluator.close = close
+    try:
+        search(tiny_params(generations=1, fidelity={"rungs": [1, 2], "eta": 2}), tiny_digits)
+    finally:
+        Evaluator.close = original
+    (folder, peak), = folders
+    assert folder is not None and not folder.exists() and peak > 0
+
+
+def test_hyperband_brackets_start_generations_at_every_rung(tiny_digits):
+    outcome = search(tiny_params(population=9, generations=2, fidelity={"rungs": [1, 3], "eta": 3,
+                                                                        "brackets": "hyperband"}), tiny_digits)
+    first_rung = {g: min(rung for gen, rung, _ in outcome.history if gen == g) for g, _, _ in outcome.history}
+    assert first_rung == {0: 0, 1: 1, 2: 0}
+    assert sum(1 for g, _, _ in outcome.history if g == 1) <= 3  # a third of the proposals, at the top rung
 
 
 @pytest.mark.parametrize("algorithm", ["random", "tpe"])

@@ -129,3 +129,38 @@ def test_candidate_past_its_timeout_is_a_recorded_failure(tiny_digits):
     genome = small_genome(batch_size=1)  # 200 steps per epoch: slow enough to overrun 1 ms
     result = evaluate(tiny_digits, genome, 5, time_limit=0.001)
     assert result.failure == "timeout" and "candidate_timeout" in result.detail
+
+
+CONTINUATION = [
+    dict(optimizer="adamw", scheduler="cosine"),
+    dict(optimizer="sgd_nesterov", scheduler="onecycle", augment="translate", dropout=0.3),
+    dict(optimizer="rmsprop", scheduler="plateau", norm="group"),
+    dict(optimizer="amsgrad", scheduler="lambda", lambda_schedule="warmup_cosine", augment="cutout"),
+    dict(optimizer="sgd_momentum", scheduler="cyclic"),
+    dict(optimizer="adagrad", scheduler="step", loss="triplet_margin"),
+]
+
+
+@pytest.mark.parametrize("changes", CONTINUATION, ids=[c["scheduler"] for c in CONTINUATION])
+@pytest.mark.parametrize("rungs", [(1, 3), (0.5, 1.7, 3)], ids=["epochs", "shares"])
+def test_continuing_from_a_rung_is_bitwise_one_uninterrupted_training(tiny_digits, changes, rungs):
+    genome = small_genome(**changes)
+    cpu = torch.device("cpu")
+    whole_model, whole = fit(genome, tiny_digits, rungs[-1], seed=9, device=cpu, horizon=rungs[-1])
+    state = None
+    for budget in rungs:
+        model, part = fit(genome, tiny_digits, budget, seed=9, device=cpu, horizon=rungs[-1], resume=state,
+                          keep_state=True)
+        state = part.state
+        assert torch.load(__import__("io").BytesIO(state), weights_only=True)  # no pickled code in a state
+    assert [vars(e) for e in part.epochs] == [vars(e) for e in whole.epochs]
+    assert (part.val_accuracy, part.val_loss) == (whole.val_accuracy, whole.val_loss)
+    for (name, a), (_, b) in zip(model.state_dict().items(), whole_model.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_share_of_an_epoch_trains_that_share_of_the_steps(tiny_digits):
+    genome = small_genome(batch_size=20)  # 200 images: 10 steps per epoch
+    _, quarter = fit(genome, tiny_digits, 0.3, seed=1, device=torch.device("cpu"), horizon=3, keep_state=True)
+    position = torch.load(__import__("io").BytesIO(quarter.state), weights_only=True)["step"]
+    assert position == 3 and quarter.epochs == [] and 0.0 <= quarter.val_accuracy <= 1.0

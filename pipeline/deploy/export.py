@@ -1,44 +1,39 @@
-"""Deployable copies of a fused model: TorchScript and ONNX, each checked against PyTorch.
+"""Deployable copies of a fused model, each carrying its class names and input shape:
+ONNX (run with ONNX Runtime), torch.export's `.pt2` (an ExportedProgram, loaded without
+pickle) and, on request, TorchScript (deprecated since PyTorch 2.14).
 
-TorchScript is traced (the architecture has no data-dependent control flow; its shape
-branches are fixed once the input size is); ONNX goes through `torch.onnx.export` with a
-dynamic batch dimension and is run with ONNX Runtime. `check_export` compares either one
-with the eager model on real inputs.
+`EXPORTS` maps a `fuse.export` name to its file suffix, the function that writes it and the
+functions that read it back (a callable float images -> logits, and the metadata), so the
+fuse stage, `evaluate` and `predict` handle every format the same way. Every export has a
+dynamic batch dimension; `max_difference` checks one against the eager model.
 """
 from __future__ import annotations
 
 import json
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from pipeline.errors import UserError
 from pipeline.fileio import atomic_write
 
-EXPORT_SUFFIX = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
-
-
 META_KEY = "automl.json"
+Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
-def export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
-    with torch.no_grad():
-        traced = torch.jit.trace(model.eval(), example, check_trace=False)
-    extra = {META_KEY: json.dumps(meta)}
-    atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp), _extra_files=extra))
+def _batch_dim():
+    return torch.export.Dim("batch", min=1, max=65536)
 
 
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
-    """ONNX with a dynamic batch; class names and input shape ride in the metadata."""
     import onnx
 
-    batch = torch.export.Dim("batch", min=1, max=65536)
-
     def write(tmp: Path) -> None:
-        torch.onnx.export(
-            model.eval(), (example,), str(tmp), input_names=["images"], output_names=["logits"],
-            dynamic_shapes={"x": {0: batch}}, verbose=False, external_data=False,
-        )
+        torch.onnx.export(model.eval(), (example,), str(tmp), input_names=["images"], output_names=["logits"],
+                          dynamic_shapes={"x": {0: _batch_dim()}}, verbose=False, external_data=False)
         proto = onnx.load(str(tmp))
         entry = proto.metadata_props.add()
         entry.key, entry.value = META_KEY, json.dumps(meta)
@@ -47,47 +42,114 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, meta:
     atomic_write(path, write)
 
 
-def read_meta(path: Path) -> dict:
-    """The class names and input shape stored in an exported file."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        import onnx
+def read_onnx_meta(path: Path) -> dict:
+    import onnx
 
-        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-        return json.loads(props.get(META_KEY, "{}"))
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return json.loads(props.get(META_KEY, "{}"))
+
+
+def load_onnx(path: Path) -> Runner:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda images: torch.from_numpy(session.run(None, {name: images.contiguous().numpy()})[0])
+
+
+def export_pt2(model: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
+    program = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: _batch_dim()}})
+    atomic_write(path, lambda tmp: torch.export.save(program, str(tmp), extra_files={META_KEY: json.dumps(meta)}))
+
+
+def read_pt2_meta(path: Path) -> dict:
     extra = {META_KEY: ""}
-    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    torch.export.load(str(path), extra_files=extra)
     return json.loads(extra[META_KEY] or "{}")
 
 
-EXPORTERS = {"torchscript": export_torchscript, "onnx": export_onnx}
+def load_pt2(path: Path) -> Runner:
+    module = torch.export.load(str(path)).module()
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return module(images)
+
+    return run
 
 
-def load_runner(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A callable float images -> logits for an exported file (TorchScript or ONNX)."""
-    path = Path(path)
-    if path.suffix == ".onnx":
-        import onnxruntime
+def export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
+    """Traced: the architecture has no data-dependent control flow once the input size is fixed."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # asked for by name; the README says it is deprecated
+        traced = torch.jit.trace(model.eval(), example, check_trace=False)
+        atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp), _extra_files={META_KEY: json.dumps(meta)}))
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
 
-        def run_onnx(images: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(session.run(None, {name: images.contiguous().numpy()})[0])
+def read_torchscript_meta(path: Path) -> dict:
+    extra = {META_KEY: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return json.loads(extra[META_KEY] or "{}")
 
-        return run_onnx
-    scripted = torch.jit.load(str(path), map_location="cpu").eval()
 
-    def run_script(images: torch.Tensor) -> torch.Tensor:
+def load_torchscript(path: Path) -> Runner:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def run(images: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return scripted(images)
 
-    return run_script
+    return run
 
 
-def max_difference(reference: torch.nn.Module, runner: Callable, images: torch.Tensor) -> float:
+@dataclass(frozen=True)
+class ExportFormat:
+    suffix: str
+    write: Callable[[torch.nn.Module, torch.Tensor, Path, dict], None]
+    load: Callable[[Path], Runner]
+    read_meta: Callable[[Path], dict]
+
+
+EXPORTS = {
+    "onnx": ExportFormat(".onnx", export_onnx, load_onnx, read_onnx_meta),
+    "pt2": ExportFormat(".pt2", export_pt2, load_pt2, read_pt2_meta),
+    "torchscript": ExportFormat(".torchscript.pt", export_torchscript, load_torchscript, read_torchscript_meta),
+}
+
+
+def format_of(path: Path) -> ExportFormat | None:
+    """The export format a file name says it holds (None for the project's own .pt files)."""
+    name = Path(path).name
+    for export in EXPORTS.values():
+        if name.endswith(export.suffix):
+            return export
+    return None
+
+
+def max_difference(reference: torch.nn.Module, runner: Runner, images: torch.Tensor) -> float:
     with torch.inference_mode():
         expected = reference.eval()(images)
     return float((runner(images) - expected).abs().max())
+
+
+TOLERANCE = 1e-4
+
+
+def export_checked(model: torch.nn.Module, kind: str, folder: Path, meta: dict, example: torch.Tensor,
+                   inputs: torch.Tensor) -> tuple[Path, Runner, float]:
+    """Write `model` as `kind` into `folder`, load it back and compare it with the eager
+    model on `inputs`; a difference above 1e-4 is an error naming the file."""
+    export = EXPORTS[kind]
+    path = Path(folder) / f"fused{export.suffix}"
+    export.write(model, example, path, meta)
+    runner = export.load(path)
+    difference = max_difference(model, runner, inputs)
+    if difference > TOLERANCE:
+        raise UserError(f"{path}: export differs from PyTorch by {difference:.2e} (> {TOLERANCE})")
+    return path, runner, difference

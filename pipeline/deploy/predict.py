@@ -47,15 +47,16 @@ def conform(images: torch.Tensor, input_shape: list[int]) -> torch.Tensor:
 
 def load_predictor(path: Path) -> Predictor:
     from pipeline.deploy.artifacts import load_model
-    from pipeline.deploy.export import load_runner, read_meta
+    from pipeline.deploy.export import format_of
 
     path = Path(path)
     if not path.exists():
         raise UserError(f"--model: {path}: not found")
-    if path.suffix == ".onnx" or path.name.endswith(".torchscript.pt"):
+    export = format_of(path)
+    if export is not None:
         try:
-            meta = read_meta(path)
-            runner = load_runner(path)
+            meta = export.read_meta(path)
+            runner = export.load(path)
         except Exception as err:  # onnx/jit raise many types for broken files
             raise UserError(f"--model: {path}: cannot be loaded ({first_line(err)})") from None
         if not meta.get("class_names"):
@@ -68,3 +69,50 @@ def load_predictor(path: Path) -> Predictor:
             return model(inputs)
 
     return Predictor(info.class_names, info.input_shape, run_eager)
+
+
+@dataclass
+class Prediction:
+    file: str
+    top: list[tuple[str, float]]  # (class, probability), most probable first
+    error: str = ""
+
+
+def decode_image(path: Path, input_shape: list[int]) -> torch.Tensor:
+    """One image file as uint8 C x H x W in the model's channels and size (PIL decodes,
+    converts to L or RGB, and resizes bilinearly, as image folders are prepared)."""
+    import numpy as np
+    from PIL import Image
+
+    channels, height, width = input_shape
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+        array = np.asarray(image, dtype=np.uint8)
+    return torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy())
+
+
+def predict_files(predictor: Predictor, files: list[Path], top_k: int = 1, batch: int = 256,
+                  root: Path | None = None) -> list[Prediction]:
+    """The top-k classes of every file, in batches; a file that cannot be decoded gets its
+    error instead of a prediction (the others are still classified)."""
+    from PIL import UnidentifiedImageError
+
+    out: list[Prediction] = []
+    for start in range(0, len(files), batch):
+        decoded, names = [], []
+        for path in files[start : start + batch]:
+            name = str(path.relative_to(root)) if root else str(path)
+            try:
+                decoded.append(decode_image(path, predictor.input_shape))
+                names.append(name)
+            except (UnidentifiedImageError, OSError, ValueError) as err:
+                out.append(Prediction(name, [], f"{type(err).__name__}: {first_line(err)}"))
+        if not decoded:
+            continue
+        probabilities = predictor.logits(torch.stack(decoded)).softmax(1)
+        values, indices = probabilities.topk(min(top_k, probabilities.shape[1]), dim=1)
+        for name, row_values, row_indices in zip(names, values.tolist(), indices.tolist()):
+            out.append(Prediction(name, [(predictor.class_names[i], p) for i, p in zip(row_indices, row_values)]))
+    return sorted(out, key=lambda p: p.file)

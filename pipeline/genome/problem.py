@@ -94,8 +94,10 @@ class CNNProblem:
         try:
             with single_thread(self.device):
                 model, fitted = fit(task.genome, self.data, task.budget, task.seed, torch.device(self.device),
-                                    bf16=self.bf16, max_params=self.max_params, time_limit=self.time_limit)
-                result.score, result.loss = fitted.val_accuracy, fitted.val_loss
+                                    bf16=self.bf16, max_params=self.max_params, time_limit=self.time_limit,
+                                    horizon=task.horizon and int(task.horizon), resume=task.resume,
+                                    keep_state=task.keep_state)
+                result.score, result.loss, result.state = fitted.val_accuracy, fitted.val_loss, fitted.state
                 result.curve = [vars(record) for record in fitted.epochs]
                 result.metrics = {"params": fitted.params, "flops": count_flops(model, self.data.input_shape)}
                 if self.measure_latency:

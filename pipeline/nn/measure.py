@@ -38,3 +38,16 @@ def latency_ms(run, example: torch.Tensor, repeats: int) -> float:
         times.append(time.perf_counter() - started)
     times.sort()
     return 1000.0 * times[len(times) // 2]
+
+
+def latency_table(runners: dict, examples: dict[int, torch.Tensor], repeats: int) -> dict[str, float]:
+    """`<name>_batch<b>_ms` for every runner and batch, and `<name>_speedup_batch<b>` of
+    each against the first runner, all timed in this one process."""
+    table = {}
+    baseline = next(iter(runners))
+    for batch, example in examples.items():
+        for name, runner in runners.items():
+            table[f"{name}_batch{batch}_ms"] = latency_ms(runner, example, repeats)
+        for name in list(runners)[1:]:
+            table[f"{name}_speedup_batch{batch}"] = table[f"{baseline}_batch{batch}_ms"] / table[f"{name}_batch{batch}_ms"]
+    return table

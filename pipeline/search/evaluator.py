@@ -3,12 +3,19 @@
 Each (genome, budget) is evaluated once: a genome proposed again within the search is a
 memo hit; one evaluated by any earlier search of the project is taken from the store
 (`reused`) and counts against the budgets exactly as if it had been trained, so a search
-that reuses results makes the same decisions as one that trains everything. With several
-rungs (`search.fidelity`), the proposals of a generation race: all get the first rung, the
-best 1/eta go on. Candidates reach the backend as `Task`s whose seed derives from the run
-seed, the genome and the budget (DEAP's `onemax_mp.py` pattern: the map decides where
-they run, never what they compute). Results are written to the store as they arrive, so a
-search killed mid-generation loses at most the candidates still training.
+that reuses results makes the same decisions as one that trains everything. Candidates
+reach the backend as `Task`s whose seed derives from the run seed, the genome and the
+budget (DEAP's `onemax_mp.py` pattern: the map decides where they run, never what they
+compute). Results are written to the store as they arrive, so a search killed
+mid-generation loses at most the candidates still training.
+
+With several rungs (`search.fidelity`), the proposals of a generation race: all get the
+first rung, the best 1/eta go on. In `continue` mode a promoted candidate resumes from the
+state it kept at the lower rung, under one learning-rate schedule laid over the top rung,
+so reaching the top is exactly one uninterrupted training and a rung costs only its extra
+epochs; `restart` trains every rung from scratch with a schedule scaled to that rung.
+With `brackets: hyperband`, generation g starts its race at rung g mod (number of rungs),
+with 1/eta^start of the proposals (Li et al.'s brackets: several minimum budgets).
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import Callable, Sequence
 
 from pipeline.search.budget import Budget
 from pipeline.search.problem import Result, Task
+from pipeline.search.rungs import RungStates
 from pipeline.search.scored import Scored
 from pipeline.search.space import derive_seed, genome_key
 from pipeline.search.store import ResultStore
@@ -31,14 +39,31 @@ class Evaluator:
         self.history: list[tuple[int, int, Result]] = []
         self.memo_hits = 0
         self.reused = 0
+        self.budgets = tuple(settings.budgets)
+        self.continued = len(self.budgets) > 1 and settings.fidelity.mode == "continue"
+        self.states = RungStates()
 
-    @staticmethod
-    def memo_key(key: str, budget: int) -> str:
-        return f"{budget}|{key}"
+    def memo_key(self, key: str, budget: float) -> str:
+        return f"{budget}|{self.budgets[-1]}|{key}" if self.continued else f"{budget}|{key}"
 
-    def train(self, genomes: Sequence[dict], rung: int, generation: int) -> list[Result | None]:
+    def cost(self, rung: int, start: int) -> float:
+        """Epochs a training at `rung` spends (nominally: continuing from the rung below)."""
+        below = self.budgets[rung - 1] if self.continued and rung > start else 0
+        return self.budgets[rung] - below
+
+    def task(self, genome: dict, key: str, rung: int, start: int) -> Task:
+        budget = self.budgets[rung]
+        if not self.continued:
+            return Task(key, genome, budget, derive_seed(self.seed, key, budget))
+        horizon = self.budgets[-1]
+        resume = self.states.take(self.memo_key(key, self.budgets[rung - 1])) if rung > start else None
+        # One seed for every rung of a candidate: its rungs are stretches of one training.
+        return Task(key, genome, budget, derive_seed(self.seed, key, horizon), horizon, resume,
+                    keep_state=rung + 1 < len(self.budgets))
+
+    def train(self, genomes: Sequence[dict], rung: int, generation: int, start: int = 0) -> list[Result | None]:
         """Results for each genome at rung `rung` (None where the budget ran out)."""
-        budget = self.settings.budgets[rung]
+        budget, cost = self.budgets[rung], self.cost(rung, start)
         queued: list[tuple[Task, Result | None]] = []
         keys = set()
         for genome in genomes:
@@ -47,19 +72,22 @@ class Evaluator:
             if memo_key in self.memo or memo_key in keys:
                 self.memo_hits += 1
                 continue
-            if not self.budget.affords(len(queued), len(queued) * budget, budget):
+            if not self.budget.affords(len(queued), len(queued) * cost, cost):
                 continue
             keys.add(memo_key)
-            task = Task(key, genome, budget, derive_seed(self.seed, key, budget))
+            task = self.task(genome, key, rung, start)
             queued.append((task, self.store.get(task) if self.store else None))
         fresh = [task for task, stored in queued if stored is None]
         trained = iter(self.map(fresh, done=self._keep) if fresh else [])
         for task, stored in queued:
             result = stored or next(trained)
+            if result.state is not None:
+                self.states.put(self.memo_key(task.key, budget), result.state)
+                result.state = None
             self.memo[self.memo_key(result.key, budget)] = result
             self.history.append((generation, rung, result))
             self.budget.evaluations += 1
-            self.budget.epochs += result.budget
+            self.budget.epochs += cost
             if stored:
                 self.reused += 1
                 self.budget.credit(stored.seconds)
@@ -72,19 +100,30 @@ class Evaluator:
         if self.store and result.failure != "worker_lost":
             self.store.put(task, result)
 
+    def first_rung(self, generation: int) -> int:
+        return generation % len(self.budgets) if self.settings.fidelity.brackets == "hyperband" else 0
+
     def score(self, genomes: Sequence[dict], generation: int) -> list[Scored | None]:
         """Successive halving over `genomes` (plain evaluation when there is one rung)."""
         standing: list[Scored | None] = [None] * len(genomes)
-        alive = list(range(len(genomes)))
-        for rung in range(len(self.settings.budgets)):
-            results = self.train([genomes[i] for i in alive], rung, generation)
+        start = self.first_rung(generation)
+        eta = self.settings.fidelity.eta
+        alive = list(range(min(len(genomes), math.ceil(len(genomes) / eta**start))))
+        for rung in range(start, len(self.budgets)):
+            results = self.train([genomes[i] for i in alive], rung, generation, start)
             for index, result in zip(alive, results):
                 if result is not None:
                     standing[index] = Scored(genomes[index], result, rung)
             evaluated = [i for i, r in zip(alive, results) if r is not None and not r.failure]
-            keep = math.ceil(len(evaluated) / self.settings.fidelity.eta)
             evaluated.sort(key=lambda i: standing[i].sort_key(), reverse=True)
-            alive = sorted(evaluated[:keep])
-            if len(alive) == 0 or rung + 1 == len(self.settings.budgets):
+            promoted = set(evaluated[: math.ceil(len(evaluated) / eta)])
+            for index in alive:
+                if index not in promoted:
+                    self.states.discard(self.memo_key(genome_key(genomes[index]), self.budgets[rung]))
+            alive = sorted(promoted)
+            if not alive or rung + 1 == len(self.budgets):
                 break
         return standing
+
+    def close(self) -> None:
+        self.states.close()

@@ -113,20 +113,23 @@ def search_loop(
         explain(load_record(record_path), identity or {}, log)
     last = strategy.last_generation()
     generation, stop_reason = 0, None
-    while stop_reason is None and generation <= last:
-        proposed, record = state.step(strategy, generation)
-        if not proposed:
-            stop_reason = "search space exhausted"
-            break
-        if record and on_generation:
-            on_generation(record)
-        stop_reason = state.budget.exhausted() if generation < last else None
-        if record_path:
-            evaluator = state.evaluator
-            save_record(record_path, SearchRecord(identity or {}, generation, last, len(evaluator.history),
-                                                  len(evaluator.history) - evaluator.reused, evaluator.reused,
-                                                  stop_reason))
-        generation += 1
+    try:
+        while stop_reason is None and generation <= last:
+            proposed, record = state.step(strategy, generation)
+            if not proposed:
+                stop_reason = "search space exhausted"
+                break
+            if record and on_generation:
+                on_generation(record)
+            stop_reason = state.budget.exhausted() if generation < last else None
+            if record_path:
+                evaluator = state.evaluator
+                save_record(record_path, SearchRecord(identity or {}, generation, last, len(evaluator.history),
+                                                      len(evaluator.history) - evaluator.reused, evaluator.reused,
+                                                      stop_reason))
+            generation += 1
+    finally:
+        state.evaluator.close()
     if not state.hall.items:
         raise RuntimeError("the search evaluated no candidate (is max_evaluations 0 or the time budget too small?)")
     return SearchOutcome(

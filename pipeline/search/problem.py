@@ -22,12 +22,19 @@ WORST_LOSS = math.inf
 
 @dataclass(frozen=True)
 class Task:
-    """Evaluate `genome` at `budget` (epochs, for the CNN problem) with this seed."""
+    """Evaluate `genome` at `budget` (epochs, for the CNN problem; may be a fraction) with
+    this seed. With `horizon`, the evaluation is the first `budget` of one training that
+    would run to `horizon` (its schedule laid over the whole horizon); `resume` is the
+    state an earlier, smaller budget of the same training kept, and `keep_state` asks for
+    the state at this budget (`Result.state`) so that a promotion can continue from it."""
 
     key: str
     genome: dict
-    budget: int
+    budget: float
     seed: int
+    horizon: float | None = None
+    resume: bytes | None = field(default=None, repr=False)
+    keep_state: bool = False
 
 
 @dataclass
@@ -38,7 +45,7 @@ class Result:
 
     key: str
     genome: dict
-    budget: int
+    budget: float
     seed: int
     score: float = 0.0
     loss: float = WORST_LOSS
@@ -47,6 +54,7 @@ class Result:
     failure: str = ""
     detail: str = ""
     curve: list[dict[str, Any]] = field(default_factory=list)
+    state: bytes | None = field(default=None, repr=False, compare=False)  # travels back, never stored
 
     @classmethod
     def of(cls, task: Task, **values) -> "Result":
@@ -63,7 +71,9 @@ class Result:
         return hashlib.sha256(self.key.encode()).hexdigest()[:12]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("state")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Result":

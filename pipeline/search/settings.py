@@ -18,9 +18,16 @@ RUNTIME_KEYS = ("backend", "workers", "ray_address", "gpus_per_trial")
 class FidelitySettings(Section):
     """Successive halving: train everyone for rungs[0], the best 1/eta for rungs[1], ..."""
 
-    rungs: listed(Annotated[int, Between(1, 100_000)], "a list of integers (epoch budgets)", unique=False) = Field(
-        (), description="epoch budgets, increasing; empty = off (every candidate gets search.epochs)")
+    rungs: listed(Annotated[Number, Between(0.001, 100_000)], "a list of numbers (epoch budgets)", unique=False) = Field(
+        (), description="epoch budgets, increasing (a fraction trains that share of the training images); "
+                        "empty = off (every candidate gets search.epochs)")
     eta: Annotated[int, Between(2, 100)] = Field(3, description="keep the best 1/eta at each rung")
+    mode: Annotated[str, OneOf(("continue", "restart"))] = Field(
+        "continue", description="continue: a promoted candidate resumes its training under one schedule over the top "
+                                "rung; restart: every rung trains from scratch")
+    brackets: Annotated[str, OneOf(("ladder", "hyperband"))] = Field(
+        "ladder", description="ladder: every generation starts at the first rung; hyperband: generation g starts at "
+                              "rung g mod len(rungs), with 1/eta^start of its proposals")
 
     @model_validator(mode="before")
     @classmethod
@@ -34,13 +41,18 @@ class FidelitySettings(Section):
     def _increasing(self):
         if list(self.rungs) != sorted(set(self.rungs)):
             raise fail(f"expected increasing epoch budgets, got {list(self.rungs)}", "rungs")
+        if self.rungs and self.rungs[-1] != int(self.rungs[-1]):
+            raise fail(f"the last rung is the full training: a whole number of epochs, got {self.rungs[-1]}", "rungs")
         return self
 
 
 class SearchSettings(Section):
     algorithm: Annotated[str, OneOf(tuple(STRATEGIES))] = Field("ga", description="the search strategy")
-    population: Annotated[int, Between(2, 100_000)] = Field(20, description="candidates per generation")
+    population: Annotated[int, Between(1, 100_000)] = Field(
+        20, description="candidates of the first generation, and the population the strategy keeps")
     generations: Annotated[int, Between(0, 100_000)] = Field(10, description="generations after the first")
+    offspring: Annotated[int, Between(0, 100_000)] = Field(
+        0, description="aging, surrogate: new candidates per generation after the first; 0 = population")
     epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
     crossover: Annotated[Number, Between(0.0, 1.0)] = Field(0.6, description="per-pair uniform crossover probability")
     mutation: Annotated[Number, Between(0.0, 1.0)] = Field(0.3, description="per-individual mutation probability")
@@ -69,5 +81,6 @@ class SearchSettings(Section):
 
     @property
     def budgets(self) -> tuple:
-        """Budgets a candidate may receive: the rungs, or just `epochs`."""
-        return tuple(self.fidelity.rungs) or (self.epochs,)
+        """Budgets a candidate may receive: the rungs (whole numbers as int), or `epochs`."""
+        rungs = tuple(int(r) if r == int(r) else r for r in self.fidelity.rungs)
+        return rungs or (self.epochs,)

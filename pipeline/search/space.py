@@ -157,6 +157,39 @@ class Space:
     def contains(self, genome: Mapping) -> bool:
         return set(genome) == set(self.names) and all(self[name].contains(genome[name]) for name in self.names)
 
+    def neighbours(self, genome: Mapping, rng: random.Random) -> list[dict]:
+        """Genomes one step away: each free, active gene changed alone (every other choice;
+        the next integer up and down; one Gaussian step of a real-valued gene)."""
+        out = []
+        for name, gene in self.genes:
+            if gene.pinned or not self.is_active(name, genome):
+                continue
+            value = genome[name]
+            if isinstance(gene, Choice):
+                steps = [option for option in gene.options if option != value]
+            elif isinstance(gene, IntRange):
+                steps = [v for v in (value - 1, value + 1) if gene.low <= v <= gene.high]
+            else:
+                steps = [gene.mutate(value, rng)]
+            out.extend({**genome, name: step} for step in steps)
+        return out
+
+    def encode(self, genome: Mapping) -> list[float]:
+        """The genome as numbers for a surrogate model: one-hot choices, ranges scaled to
+        [0, 1] (on a log scale where the gene is log-scaled); pinned genes left out."""
+        out: list[float] = []
+        for name, gene in self.genes:
+            if gene.pinned:
+                continue
+            value = genome[name]
+            if isinstance(gene, Choice):
+                out.extend(1.0 if value == option and type(value) is type(option) else 0.0 for option in gene.options)
+            elif isinstance(gene, FloatRange) and gene.log:
+                out.append((math.log(value) - math.log(gene.low)) / (math.log(gene.high) - math.log(gene.low)))
+            else:
+                out.append((value - gene.low) / (gene.high - gene.low))
+        return out
+
     def project(self, genome: Mapping) -> dict:
         """The nearest genome of this space (a warm start from a search over another
         space): numbers clipped into their range, a choice the space does not offer (or a

@@ -27,7 +27,7 @@ FORMAT = "automl-result/1"
 
 
 def store_key(fingerprint: str, task: Task) -> str:
-    text = json.dumps([FORMAT, fingerprint, task.key, task.budget, task.seed])
+    text = json.dumps([FORMAT, fingerprint, task.key, task.budget, task.seed] + ([task.horizon] if task.horizon else []))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -28,6 +28,8 @@ from pipeline.tracking.store import (
 
 LAST_STAGE = "evaluate"
 PARENT_TAG = "automl.pipeline"
+#: The MLflow 3 UI opens an experiment on the view this tag names: training runs, not GenAI traces.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def _process_alive(pid: int) -> bool:
@@ -83,16 +85,20 @@ class StageRun:
         return False
 
     def _experiment(self, uri: str) -> str:
-        """The project's experiment, created on first use (under the store lock)."""
+        """The project's experiment, created on first use (under the store lock) and tagged
+        so that the UI opens on its training runs."""
         name = self.params.mlflow.experiment
         try:
             experiment = self.client.get_experiment_by_name(name)
         except Exception as err:  # the server is down, the URI is wrong, the DB is broken
             raise UserError(f"MLflow tracking store {uri} cannot be used ({first_line(err)})") from None
         if experiment is not None:
+            for key, value in EXPERIMENT_KIND.items():
+                if experiment.tags.get(key) != value:
+                    self.client.set_experiment_tag(experiment.experiment_id, key, value)
             return experiment.experiment_id
         location = (project_root(self.root) / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-        return self.client.create_experiment(name, artifact_location=location)
+        return self.client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
 
     @shielded
     def _fail_abandoned_runs(self) -> None:

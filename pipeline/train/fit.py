@@ -4,9 +4,18 @@ Batches are index slices of a seeded permutation; augmentation runs on the batch
 device; the loss is summed on the device and read once per epoch, so a CUDA epoch has no
 host sync inside it. A NaN/inf loss or a too-large network raises `CandidateFailure` with a
 reason the search records. `fit` is deterministic on CPU for a given seed.
+
+Training can stop and continue: `fit` trains to a budget that may end inside an epoch (a
+share of the training images), under a learning-rate schedule laid over a longer
+`horizon`, and with `keep_state` returns everything needed to continue (weights,
+optimizer, scheduler, the permutation being walked, and the RNG streams) as bytes that
+`torch.load(weights_only=True)` reads. Continuing from that state to a larger budget is
+bit for bit the training an uninterrupted `fit` to that budget does (tested on the CPU):
+successive-halving rungs continue their candidates instead of training them again.
 """
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import dataclass, field
@@ -41,6 +50,8 @@ class FitResult:
     params: int
     epochs: list[EpochRecord] = field(default_factory=list)
     seconds: float = 0.0
+    chosen_epoch: int = 0  # the epoch whose weights the model holds (the last, or the best)
+    state: bytes | None = None  # with keep_state: what `resume` needs to continue
 
 
 def evaluate_split(model: torch.nn.Module, split: Split, device: torch.device) -> tuple[float, float]:
@@ -59,7 +70,7 @@ def use_channels_last(input_shape) -> bool:
     return input_shape[-1] >= 16
 
 
-def train_one_epoch(
+def train_steps(
     model: Net,
     optimizer: torch.optim.Optimizer,
     schedule: Schedule,
@@ -67,24 +78,26 @@ def train_one_epoch(
     train_x: torch.Tensor,
     train_y: torch.Tensor,
     batch_size: int,
+    order: torch.Tensor,
+    first: int,
+    stop: int,
     generator: torch.Generator,
     device: torch.device,
     bf16: bool = False,
     deadline: float | None = None,
+    total: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One pass over full batches of a seeded permutation; returns the summed loss as a
-    device tensor (reading it is the caller's one sync per epoch). Past `deadline` (a
-    `time.perf_counter()` value) it raises `CandidateFailure("timeout")`; reading the clock
-    needs no device sync."""
+    """Steps [first, stop) of an epoch walking `order` (full batches only); adds each loss
+    to `total` (a device tensor, the epoch's running sum, so an epoch split in two sums in
+    the same order as one) and returns it: reading it is the caller's one sync per epoch.
+    Past `deadline` (a `time.perf_counter()` value) it raises `CandidateFailure("timeout")`;
+    reading the clock needs no device sync."""
     model.train()
     channels_last = next(model.parameters()).is_contiguous(memory_format=torch.channels_last) and train_x.dim() == 4
     criterion = LOSSES[genome["loss"]]
     augment = AUGMENTATIONS[genome["augment"]]
-    count = len(train_y)
-    steps = max(1, count // batch_size)
-    order = torch.randperm(count, device=device, generator=generator)
-    total = torch.zeros((), device=device)
-    for step in range(steps):
+    total = torch.zeros((), device=device) if total is None else total
+    for step in range(first, stop):
         index = order[step * batch_size : (step + 1) * batch_size]
         inputs = augment(train_x[index], generator)  # uint8: the model's Normalize scales it
         if channels_last:
@@ -99,14 +112,61 @@ def train_one_epoch(
         schedule.after_batch()
         total += loss.detach()
         if deadline is not None and time.perf_counter() > deadline:
-            raise CandidateFailure("timeout", f"still training after the candidate_timeout, at step {step + 1} of {steps}")
+            raise CandidateFailure("timeout", f"still training after the candidate_timeout, at step {step + 1} of {stop}")
     return total
+
+
+def train_one_epoch(model, optimizer, schedule, genome, train_x, train_y, batch_size, generator, device, bf16=False,
+                    deadline=None) -> torch.Tensor:
+    """One pass over full batches of a fresh seeded permutation (the throughput benchmark's unit)."""
+    steps = max(1, len(train_y) // batch_size)
+    order = torch.randperm(len(train_y), device=device, generator=generator)
+    return train_steps(model, optimizer, schedule, genome, train_x, train_y, batch_size, order, 0, steps, generator,
+                       device, bf16, deadline)
+
+
+@dataclass
+class Position:
+    """Where a training is: global step, the permutation of the current epoch and the
+    epoch's loss so far; with the optimizer, scheduler and RNG states, a resumable point."""
+
+    step: int = 0
+    order: torch.Tensor | None = None
+    total: torch.Tensor | None = None
+
+
+def save_state(model, optimizer, schedule, generator, position: Position, records: list[EpochRecord]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": schedule.scheduler.state_dict() if schedule.scheduler else None, "schedule_steps": schedule.steps,
+        "generator": generator.get_state(), "cpu_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if generator.device.type == "cuda" else None,
+        "step": position.step, "order": position.order, "total": position.total,
+        "records": [vars(r) for r in records],
+    }, buffer)
+    return buffer.getvalue()
+
+
+def load_state(state: bytes, model, optimizer, schedule, generator) -> tuple[Position, list[EpochRecord]]:
+    saved = torch.load(io.BytesIO(state), map_location=generator.device, weights_only=True)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if schedule.scheduler is not None:
+        schedule.scheduler.load_state_dict(saved["scheduler"])
+    schedule.steps = saved["schedule_steps"]
+    generator.set_state(saved["generator"].cpu())
+    torch.set_rng_state(saved["cpu_rng"].cpu())
+    if saved["cuda_rng"] is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"].cpu())
+    records = [EpochRecord(**r) for r in saved["records"]]
+    return Position(saved["step"], saved["order"], saved["total"]), records
 
 
 def fit(
     genome: Mapping,
     data: PreparedData,
-    epochs: int,
+    epochs: float,
     seed: int,
     device: torch.device,
     *,
@@ -114,8 +174,17 @@ def fit(
     max_params: int | None = None,
     time_limit: float | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    select: str = "last",
+    horizon: int | None = None,
+    resume: bytes | None = None,
+    keep_state: bool = False,
 ) -> tuple[Net, FitResult]:
-    """Train `genome` for `epochs` on data.train, scoring on data.val after every epoch."""
+    """Train `genome` on data.train for `epochs` (a fraction ends inside an epoch),
+    scoring on data.val after every epoch and at the end. The learning-rate schedule spans
+    `horizon` epochs (default: `epochs`); `resume` continues a state kept by an earlier
+    call with the same genome, seed and horizon. `select="best"` returns the weights of the
+    epoch with the best validation accuracy (then the lower validation loss), as Keras'
+    `restore_best_weights`; "last" the last."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     try:
@@ -134,24 +203,54 @@ def fit(
     count = len(train_y)
     batch_size = min(genome["batch_size"], count)
     steps = count // batch_size
-    schedule = Schedule(genome, optimizer, epochs, steps)
+    schedule = Schedule(genome, optimizer, horizon or math.ceil(epochs), steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     result = FitResult(val_accuracy=0.0, val_loss=math.inf, params=params)
-    for epoch in range(1, epochs + 1):
-        deadline = started + time_limit if time_limit else None
-        total = train_one_epoch(model, optimizer, schedule, genome, train_x, train_y, batch_size, generator, device, bf16,
-                                deadline)
-        train_loss = total.item() / steps
+    position = Position()
+    if resume is not None:
+        position, result.epochs = load_state(resume, model, optimizer, schedule, generator)
+    end = max(1, round(epochs * steps))
+    best: tuple[tuple[float, float], int, dict] | None = None
+    deadline = started + time_limit if time_limit else None
+    while position.step < end:
+        epoch, within = divmod(position.step, steps)
+        if within == 0:
+            position.order = torch.randperm(count, device=device, generator=generator)
+            position.total = torch.zeros((), device=device)
+        stop = min(end - epoch * steps, steps)
+        train_steps(model, optimizer, schedule, genome, train_x, train_y, batch_size, position.order, within, stop,
+                    generator, device, bf16, deadline, position.total)
+        position.step = epoch * steps + stop
+        if stop < steps:
+            break  # the budget ends inside this epoch
+        train_loss = position.total.item() / steps
         if not math.isfinite(train_loss):
-            raise CandidateFailure("nan_loss", f"training loss became {train_loss} in epoch {epoch}")
+            raise CandidateFailure("nan_loss", f"training loss became {train_loss} in epoch {epoch + 1}")
         val_accuracy, val_loss = evaluate_split(model, data.val, device)
         if not math.isfinite(val_loss):
-            raise CandidateFailure("nan_loss", f"validation loss became {val_loss} in epoch {epoch}")
+            raise CandidateFailure("nan_loss", f"validation loss became {val_loss} in epoch {epoch + 1}")
         schedule.after_epoch(val_loss)
-        record = EpochRecord(epoch, train_loss, val_loss, val_accuracy)
+        record = EpochRecord(epoch + 1, train_loss, val_loss, val_accuracy)
         result.epochs.append(record)
+        if select == "best" and (best is None or (val_accuracy, -val_loss) > best[0]):
+            best = ((val_accuracy, -val_loss), epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
         if on_epoch:
             on_epoch(record)
-    result.val_accuracy, result.val_loss = result.epochs[-1].val_accuracy, result.epochs[-1].val_loss
+    if keep_state:
+        result.state = save_state(model, optimizer, schedule, generator, position, result.epochs)
+    result.chosen_epoch = len(result.epochs)
+    if best is not None:
+        model.load_state_dict(best[2])
+        result.chosen_epoch = best[1]
+    if position.step % steps or not result.epochs:  # ended inside an epoch: score it here
+        partial = position.total.item() / max(1, position.step % steps)
+        if not math.isfinite(partial):
+            raise CandidateFailure("nan_loss", f"training loss became {partial} after {position.step} steps")
+        result.val_accuracy, result.val_loss = evaluate_split(model, data.val, device)
+        if not math.isfinite(result.val_loss):
+            raise CandidateFailure("nan_loss", f"validation loss became {result.val_loss} after {position.step} steps")
+    else:
+        chosen = result.epochs[result.chosen_epoch - 1]
+        result.val_accuracy, result.val_loss = chosen.val_accuracy, chosen.val_loss
     result.seconds = time.perf_counter() - started
     return model, result

@@ -30,6 +30,21 @@ def _multi_fitness(objectives: Sequence[str]):
     return getattr(creator, "AutoMLIndividual_" + "_".join(objectives))
 
 
+def single_fitness(scored: Scored) -> tuple:
+    return (scored.score, scored.result.loss)
+
+
+def deap_individuals(space, scored: Sequence[Scored], individual_class=None, fitness=single_fitness) -> list:
+    """DEAP individuals (genomes as lists) carrying their fitness and their standing."""
+    out = []
+    for entry in scored:
+        ind = (individual_class or creator.AutoMLIndividual)(space.to_list(entry.genome))
+        ind.fitness.values = fitness(entry)
+        ind.scored = entry
+        out.append(ind)
+    return out
+
+
 class GeneticStrategy(Strategy):
     """(mu + lambda) GA: tournament parents, uniform crossover and mutation (varAnd),
     offspring that repeat an earlier genome mutated again, survivors by `selBest`."""
@@ -53,16 +68,10 @@ class GeneticStrategy(Strategy):
         return (ind,)
 
     def fitness_values(self, scored: Scored) -> tuple:
-        return (scored.score, scored.result.loss)
+        return single_fitness(scored)
 
     def individuals(self, scored: Sequence[Scored]) -> list:
-        out = []
-        for entry in scored:
-            ind = self.individual_class(self.space.to_list(entry.genome))
-            ind.fitness.values = self.fitness_values(entry)
-            ind.scored = entry
-            out.append(ind)
-        return out
+        return deap_individuals(self.space, scored, self.individual_class, self.fitness_values)
 
     def select_parents(self, individuals: list) -> list:
         return tools.selTournament(individuals, len(individuals), tournsize=self.settings.tournament)

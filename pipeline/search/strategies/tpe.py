@@ -8,7 +8,8 @@ from pipeline.search.strategies.base import Strategy
 
 class TPEStrategy(Strategy):
     """Optuna's TPE sampler proposing genomes over the same space (ask/tell, `population`
-    trials per generation); warm-start genomes are enqueued trials (`enqueue_trial`)."""
+    trials per generation); warm-start genomes are enqueued trials (`enqueue_trial`).
+    Optuna 5's TPE is always multivariate (its `multivariate` flag is kept but unused)."""
 
     def __init__(self, space, settings, seed, repair):
         super().__init__(space, settings, seed, repair)
@@ -19,12 +20,16 @@ class TPEStrategy(Strategy):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.distributions = {name: self._distribution(gene) for name, gene in space.genes}
-        self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        self.study = optuna.create_study(direction="maximize", sampler=self.sampler(optuna, seed))
         self.pending = []
 
     def enqueue(self, genomes):
         for genome in genomes:
             self.study.enqueue_trial({name: genome[name] for name in self.distributions}, skip_if_exists=True)
+
+    @staticmethod
+    def sampler(optuna, seed: int):
+        return optuna.samplers.TPESampler(seed=seed)
 
     def _distribution(self, gene):
         d = self.optuna.distributions
@@ -45,3 +50,4 @@ class TPEStrategy(Strategy):
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
             else:
                 self.study.tell(trial, entry.score)
+

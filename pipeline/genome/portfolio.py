@@ -1,0 +1,59 @@
+"""A strong start: textbook recipes a practitioner would try first, scaled to the data.
+
+auto-sklearn 2.0 starts from a portfolio of configurations that worked across many
+datasets; these are the CNN equivalents: a conv-BN-ReLU stack with SGD + Nesterov and a
+one-cycle schedule, a residual net with AdamW and cosine decay and label smoothing, a
+squeeze-and-excitation residual net with momentum SGD, and a small Adam baseline. Depth
+follows the input size (one halving stage per doubling above 8 px, two to four stages) and
+augmentation the image kind (mirroring for colour photos, shifts for small or grey images,
+where a mirrored digit is another glyph). The search proposes them first, projected into
+the user's space and repaired for the input shape, and spends the rest of its budget
+improving on them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from pipeline.genome.genome import default_genome, repair
+from pipeline.search.space import Space
+
+RECIPES: dict[str, dict] = {
+    "conv-bn-relu, sgd+nesterov, one-cycle": dict(
+        blocks_per_stage=2, width=32, kernel=3, padding="same", norm="batch", activation="relu", pooling="max",
+        global_pool="avg", residual=False, attention="none", dropout=0.0, optimizer="sgd_nesterov", lr=0.05,
+        momentum=0.9, weight_decay=5e-4, batch_size=128, scheduler="onecycle", loss="cross_entropy"),
+    "residual, adamw, cosine, label smoothing": dict(
+        blocks_per_stage=2, width=32, kernel=3, padding="same", norm="batch", activation="relu", pooling="max",
+        global_pool="avg", residual=True, attention="none", dropout=0.1, optimizer="adamw", lr=2e-3,
+        weight_decay=5e-2, batch_size=128, scheduler="cosine", loss="cross_entropy", label_smoothing=0.1),
+    "residual + squeeze-excitation, momentum sgd, cosine": dict(
+        blocks_per_stage=1, width=48, kernel=3, padding="same", norm="batch", activation="silu", pooling="max",
+        global_pool="avg", residual=True, attention="se", dropout=0.0, optimizer="sgd_momentum", lr=0.05,
+        momentum=0.9, weight_decay=5e-4, batch_size=64, scheduler="cosine", loss="cross_entropy"),
+    "small adam baseline": dict(
+        blocks_per_stage=1, width=32, kernel=3, padding="same", norm="batch", activation="relu", pooling="max",
+        global_pool="avg", residual=False, attention="none", dropout=0.0, optimizer="adam", lr=1e-3,
+        weight_decay=0.0, batch_size=64, scheduler="none", loss="cross_entropy"),
+}
+
+
+def scaled(recipe: dict, input_shape: Sequence[int]) -> dict:
+    """The recipe for this input: stages by size, augmentation by image kind."""
+    channels, height, width = input_shape
+    stages = max(2, min(4, round(math.log2(min(height, width))) - 2))
+    augment = "flip" if channels == 3 and min(height, width) >= 16 else "translate"
+    return {**default_genome(), "stages": stages, "augment": augment, **recipe}
+
+
+def portfolio(space: Space, input_shape: Sequence[int]) -> list[dict]:
+    """The recipes as genomes of `space` (projected into it, repaired for the input shape),
+    distinct, in order."""
+    out, seen = [], set()
+    for recipe in RECIPES.values():
+        genome = repair(space.project(scaled(recipe, input_shape)), space, input_shape)
+        key = tuple(sorted(genome.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(genome)
+    return out
