@@ -54,7 +54,7 @@ class TrainParams(Section):
     epochs: Annotated[int, Between(1, 100_000)] = Field(30, description="epochs of the final training")
     select: Annotated[str, OneOf(("last", "best"))] = Field(
         "last", description="keep the last epoch's weights, or those of the best validation epoch")
-    refit: bool = Field(False, description="train again on train + validation for the chosen number of epochs")
+    refit: bool = Field(True, description="train again on train + validation for the chosen number of epochs")
 
 
 class RuntimeParams(Section):

@@ -49,7 +49,7 @@ TINY = {
 
 
 def tiny_params(space=None, seed=3, **search):
-    settings = {"population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3, "backend": "serial"}
+    settings = {"algorithm": "ga", "population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3, "backend": "serial"}
     settings.update(search)
     return params_from_dict({"seed": seed, "space": space or TINY_SPACE, "search": settings})
 

@@ -112,7 +112,7 @@ def test_the_engine_runs_where_torch_is_missing():
         "import sys; sys.modules['torch'] = None\n"
         "from tests.test_engine import Quadratic\n"
         "from pipeline.search import SearchSettings, run_search\n"
-        "settings = SearchSettings(population=4, generations=1, backend='serial')\n"
+        "settings = SearchSettings(algorithm='ga', population=4, generations=1, backend='serial')\n"
         "print(run_search(Quadratic(), settings, 0, log=lambda m: None).best.result.score)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

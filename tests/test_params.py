@@ -138,3 +138,15 @@ def test_params_hash_changes_with_values_and_only_with_chosen_sections():
     b = params_from_dict({"train": {"epochs": 4}, "search": {"population": 4}})
     assert a.section_hash() != b.section_hash()
     assert a.section_hash("search") == b.section_hash("search")
+
+
+def test_defaults_in_code_equal_params_yaml(default_raw):
+    """A key left out of params.yaml means what params.yaml says it is."""
+    from pipeline.params import Params
+
+    defaults, loaded = Params(), params_from_dict(default_raw)
+    for section, values in default_raw.items():
+        if section in ("space", "seed") or not isinstance(values, dict):
+            continue
+        for key in values:
+            assert getattr(getattr(defaults, section), key) == getattr(getattr(loaded, section), key), f"{section}.{key}"

@@ -47,12 +47,12 @@ class FidelitySettings(Section):
 
 
 class SearchSettings(Section):
-    algorithm: Annotated[str, OneOf(tuple(STRATEGIES))] = Field("ga", description="the search strategy")
+    algorithm: Annotated[str, OneOf(tuple(STRATEGIES))] = Field("surrogate", description="the search strategy")
     population: Annotated[int, Between(1, 100_000)] = Field(
-        20, description="candidates of the first generation, and the population the strategy keeps")
-    generations: Annotated[int, Between(0, 100_000)] = Field(10, description="generations after the first")
+        10, description="candidates of the first generation, and the population the strategy keeps")
+    generations: Annotated[int, Between(0, 100_000)] = Field(42, description="generations after the first")
     offspring: Annotated[int, Between(0, 100_000)] = Field(
-        0, description="aging, surrogate: new candidates per generation after the first; 0 = population")
+        5, description="aging, surrogate: new candidates per generation after the first; 0 = population")
     epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
     crossover: Annotated[Number, Between(0.0, 1.0)] = Field(0.6, description="per-pair uniform crossover probability")
     mutation: Annotated[Number, Between(0.0, 1.0)] = Field(0.3, description="per-individual mutation probability")

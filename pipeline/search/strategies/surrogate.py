@@ -26,7 +26,6 @@ class SurrogateEvolution(AgingEvolution):
     random_share = 0.1  # share of the pool drawn at random
     kappa = 1.0  # weight of the ensemble's spread in the acquisition
     trees = 64
-    rank_targets = False  # fit the ensemble on score ranks instead of scores
 
     def __init__(self, space, settings, seed, repair):
         super().__init__(space, settings, seed, repair)
@@ -52,8 +51,6 @@ class SurrogateEvolution(AgingEvolution):
         known = list(self.archive.values())
         x = np.array([self.space.encode(s.genome) for s in known])
         y = np.array([s.score for s in known])
-        if self.rank_targets:
-            y = np.argsort(np.argsort(y, kind="stable"), kind="stable") / max(1, len(y) - 1)
         model = ExtraTreesRegressor(n_estimators=self.trees, min_samples_leaf=1, bootstrap=True,
                                     random_state=(self.seed * 7919 + generation) % 2**31)
         model.fit(x, y)
