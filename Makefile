@@ -33,6 +33,7 @@ test: $(TEST)
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: $(CORE)
+	@$(BIN)/python -c "import mlflow, yaml; e = mlflow.MlflowClient('sqlite:///$(CURDIR)/mlflow.db').get_experiment_by_name((yaml.safe_load(open('params.yaml')).get('mlflow') or {}).get('experiment', 'automl')); print('open http://127.0.0.1:5000/#/experiments/' + (e.experiment_id + '?workflowType=machine_learning' if e else ''))" 2>/dev/null || true
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
 
 screenshots: $(CORE)

@@ -1,12 +1,16 @@
-"""Search quality at an equal budget: GA, GA with successive halving, random and TPE.
+"""Search quality with real training: our default against TPE and random on a CIFAR-10 subset.
 
-On a CIFAR-10 subset from the shared JPEG archive (random tensors if it is missing, which
-makes the comparison meaningless and is said so in the output), each method gets the same
-total budget in training epochs (`search.max_epochs`) over the same space, for three seeds.
-Writes bench/results/search_quality.json (per method and seed: best validation accuracy
-and the best-so-far curve against epochs spent) and search_quality.png.
+Every method gets the same budget in training epochs (`search.max_epochs`) over the same
+space, with paired seeds (seed s of every method searches the same data split). Each
+search's incumbent is then trained as the `train` stage trains it (`train.epochs`,
+`train.select`, `train.refit` from params.yaml) and scored on the subset's test split, which
+neither the search nor the final training saw. Optional methods compare successive halving
+with continuing rungs against restarting ones, and the portfolio against none. Writes
+bench/results/search_quality.json (per method and seed: best validation accuracy, test
+accuracy of the trained incumbent, epochs spent, the best-so-far curve; mean and 95% t
+interval of both numbers) and search_quality.png.
 
-    python bench/search_quality.py [--train 4000 --val 1000 --epochs-budget 72 --seeds 0,1,2]
+    python bench/search_quality.py --images 3000 --budget 60 --seeds 0,1,2,3,4
 """
 from __future__ import annotations
 
@@ -18,101 +22,151 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
 from pipeline.data.prepare import prepare  # noqa: E402
 from pipeline.data.settings import DataSettings  # noqa: E402
 from pipeline.data.types import PreparedData, Split  # noqa: E402
+from pipeline.genome.genome import genome_seed  # noqa: E402
+from pipeline.genome.portfolio import portfolio  # noqa: E402
 from pipeline.genome.problem import CNNProblem  # noqa: E402
+from pipeline.nn.inference import predict_logits  # noqa: E402
 from pipeline.params import params_from_dict  # noqa: E402
 from pipeline.search import run_search  # noqa: E402
+from pipeline.train.final import train_final  # noqa: E402
 
 SPACE = {
     "stages": {"low": 1, "high": 3},
-    "width": {"low": 8, "high": 32},
+    "blocks_per_stage": {"low": 1, "high": 2},
+    "width": {"low": 8, "high": 48},
     "kernel": [3, 5],
     "norm": ["batch", "group", "none"],
     "pooling": ["max", "avg"],
     "residual": [True, False],
     "attention": ["none", "se"],
-    "optimizer": ["sgd_momentum", "adam", "adamw", "rmsprop"],
+    "optimizer": ["sgd_momentum", "sgd_nesterov", "adam", "adamw", "rmsprop"],
     "lr": {"low": 1e-4, "high": 1e-1, "log": True},
+    "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
     "batch_size": [64, 128, 256],
     "scheduler": ["none", "cosine", "onecycle"],
-    "augment": ["none", "flip"],
-}
-
-METHODS = {
-    "ga": {"algorithm": "ga", "epochs": 3},
-    "ga_fidelity": {"algorithm": "ga", "fidelity": {"rungs": [1, 3], "eta": 3}},
-    "random": {"algorithm": "random", "epochs": 3},
-    "tpe": {"algorithm": "tpe", "epochs": 3},
+    "label_smoothing": {"low": 0.0, "high": 0.2},
+    "augment": ["none", "flip", "translate"],
 }
 
 
-def load(train: int, val: int) -> tuple[PreparedData, str]:
+def methods() -> dict[str, dict]:
+    ours = yaml.safe_load((ROOT / "params.yaml").read_text())["search"]
+    ours = {k: ours[k] for k in ("algorithm", "population", "offspring", "tournament", "gene_mutation", "epochs",
+                                 "portfolio")}
+    return {
+        "ours": ours,
+        "tpe": {"algorithm": "tpe", "population": 2, "epochs": ours["epochs"], "portfolio": False},
+        "random": {"algorithm": "random", "population": 8, "epochs": ours["epochs"], "portfolio": False},
+        "ours_no_portfolio": {**ours, "portfolio": False},
+        "ours_halving_continue": {**ours, "fidelity": {"rungs": [1, 3], "eta": 3, "mode": "continue"}},
+        "ours_halving_restart": {**ours, "fidelity": {"rungs": [1, 3], "eta": 3, "mode": "restart"}},
+    }
+
+
+def load(images: int) -> tuple[PreparedData, str]:
     if SHARED.exists():
-        settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256,
-                              max_samples=train + val + 100, val_fraction=val / (train + val + 100),
-                              test_fraction=100 / (train + val + 100))
-        data = prepare(settings, 0, Path(__file__).resolve().parent / "results" / "downloads")
-        return data, f"shared CIFAR-10 JPEG archive: {len(data.train)} train / {len(data.val)} validation"
+        settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=images,
+                                val_fraction=0.2, test_fraction=0.2)
+        data = prepare(settings, 0, ROOT / "bench" / "results" / "downloads")
+        return data, (f"shared CIFAR-10 JPEG archive, {images}-image stratified subset: {len(data.train)} train / "
+                      f"{len(data.val)} validation / {len(data.test)} test")
     generator = torch.Generator().manual_seed(0)
-    fake = lambda n: Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator),
+    fake = lambda n: Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator),  # noqa: E731
                            torch.randint(0, 10, (n,), generator=generator))
-    data = PreparedData(fake(train), fake(val), fake(100), [str(i) for i in range(10)], [0.5] * 3, [0.25] * 3)
+    data = PreparedData(fake(images * 3 // 5), fake(images // 5), fake(images // 5), [str(i) for i in range(10)],
+                        [0.5] * 3, [0.25] * 3)
     return data, "RANDOM TENSORS (shared archive missing): accuracies are chance level"
 
 
-def run(method: str, seed: int, data: PreparedData, budget: int, workers: int) -> dict:
-    settings = {"population": 8, "generations": 1000, "max_epochs": budget, "backend": "processes", "workers": workers,
-                **METHODS[method]}
-    params = params_from_dict({"seed": seed, "space": SPACE, "search": settings})
+def interval(values: list[float]) -> list[float]:
+    """Mean and 95% t interval."""
+    from scipy import stats
+
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return [mean, mean, mean]
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return [round(mean, 4), round(mean - half, 4), round(mean + half, 4)]
+
+
+def run(method: str, settings: dict, seed: int, data: PreparedData, budget: int, workers: int, train: dict,
+        final: bool) -> dict:
+    search = {"generations": 100_000, "max_epochs": budget, "backend": "processes", "workers": workers,
+              **{k: v for k, v in settings.items() if k != "portfolio"}}
+    params = params_from_dict({"seed": seed, "space": SPACE, "search": search})
     problem = CNNProblem(params.space, data, max_params=2_000_000)
+    first = portfolio(params.space, data.input_shape) if settings.get("portfolio") else []
     started = time.perf_counter()
-    outcome = run_search(problem, params.search, seed, log=lambda m: None)
-    spent, best, curve = 0, 0.0, []
+    outcome = run_search(problem, params.search, seed, warm_start=first, log=lambda m: None)
+    seconds = time.perf_counter() - started
+    top = params.search.budgets[-1]
+    spent, best, curve = 0.0, 0.0, []
     for _, rung, result in outcome.history:
-        spent += result.budget
-        # Best-so-far counts only full-budget (3-epoch) results: a 1-epoch screening score
-        # of the halving method is not comparable to the others' 3-epoch results.
-        if rung == len(params.search.budgets) - 1 or len(params.search.budgets) == 1:
+        spent += result.budget if rung == 0 or settings.get("fidelity", {}).get("mode") != "continue" else \
+            result.budget - params.search.budgets[rung - 1]
+        if result.budget == top:  # only full-budget scores are comparable across methods
             best = max(best, result.score)
         curve.append([spent, best])
-    return {"best_val_accuracy": outcome.best_result.score, "best_epochs": outcome.best_result.budget,
-            "evaluations": len(outcome.history), "epochs_spent": spent, "seconds": round(time.perf_counter() - started, 1),
-            "curve": curve}
+    row = {"best_val_accuracy": outcome.best_result.score, "best_epochs": outcome.best_result.budget,
+           "evaluations": len(outcome.history), "epochs_spent": outcome.epochs_spent, "search_seconds": round(seconds, 1),
+           "curve": curve}
+    if final:
+        genome = outcome.best_genome
+        started = time.perf_counter()
+        model, _ = train_final(genome, data, train["epochs"], genome_seed(seed, genome, train["epochs"]),
+                               torch.device("cpu"), select=train["select"], refit=train["refit"])
+        logits = predict_logits(model, data.test.images, torch.device("cpu"))
+        row["test_accuracy"] = float((logits.argmax(1) == data.test.labels).float().mean())
+        row["train_seconds"] = round(time.perf_counter() - started, 1)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=4000)
-    parser.add_argument("--val", type=int, default=1000)
-    parser.add_argument("--epochs-budget", type=int, default=72)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--budget", type=int, default=60, help="training epochs per search")
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--methods", default="ours,tpe,random")
+    parser.add_argument("--final-epochs", type=int, default=15)
+    parser.add_argument("--no-final", default="ours_halving_continue,ours_halving_restart,ours_no_portfolio",
+                        help="methods whose incumbents are not trained and tested")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "search_quality.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_quality.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data, source = load(args.train, args.val)
-    results = {"data": source, "epochs_budget": args.epochs_budget, "space": SPACE, "methods": {}}
+    data, source = load(args.images)
+    train = {**yaml.safe_load((ROOT / "params.yaml").read_text())["train"], "epochs": args.final_epochs}
+    catalog = methods()
+    results = {"data": source, "epochs_budget": args.budget, "space": SPACE, "final_training": train,
+               "methods": {}}
     for method in args.methods.split(","):
         runs = {}
         for seed in map(int, args.seeds.split(",")):
-            runs[seed] = run(method, seed, data, args.epochs_budget, args.workers)
+            runs[seed] = run(method, catalog[method], seed, data, args.budget, args.workers, train,
+                             final=method not in args.no_final.split(","))
             print(method, seed, {k: v for k, v in runs[seed].items() if k != "curve"}, flush=True)
-        accuracies = [r["best_val_accuracy"] for r in runs.values()]
-        results["methods"][method] = {"mean_best_val_accuracy": round(statistics.mean(accuracies), 4),
-                                      "per_seed": runs}
+        entry = {"settings": catalog[method], "per_seed": runs,
+                 "best_val_accuracy": interval([r["best_val_accuracy"] for r in runs.values()]),
+                 "epochs_spent": statistics.mean(r["epochs_spent"] for r in runs.values())}
+        if all("test_accuracy" in r for r in runs.values()):
+            entry["test_accuracy"] = interval([r["test_accuracy"] for r in runs.values()])
+        results["methods"][method] = entry
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     plot(results, out.with_suffix(".png"))
     for method, entry in results["methods"].items():
-        print(f"{method:12s} mean best validation accuracy {entry['mean_best_val_accuracy']:.4f}")
+        test = entry.get("test_accuracy")
+        print(f"{method:24s} best val {entry['best_val_accuracy']}  test {test}  epochs {entry['epochs_spent']:.0f}")
     print(f"wrote {out} and {out.with_suffix('.png')}")
 
 
@@ -126,12 +180,12 @@ def plot(results: dict, path: Path) -> None:
     for index, (method, entry) in enumerate(results["methods"].items()):
         for n, run in enumerate(entry["per_seed"].values()):
             xs, ys = zip(*run["curve"]) if run["curve"] else ([], [])
-            ax.step(xs, ys, where="post", color=f"C{index}", alpha=0.8, label=method if n == 0 else None)
+            ax.step(xs, ys, where="post", color=f"C{index}", alpha=0.7, label=method if n == 0 else None)
     ax.set_xlabel("training epochs spent")
-    ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(f"Search quality at an equal budget ({results['epochs_budget']} epochs, 3 seeds)")
+    ax.set_ylabel("best full-budget validation accuracy so far")
+    ax.set_title(f"Search quality on CIFAR-10 at {results['epochs_budget']} epochs per search")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 

@@ -40,7 +40,7 @@ shot() {  # url, output, width, height
   echo "screenshots: wrote $2"
 }
 mkdir -p docs/images
-shot "http://127.0.0.1:$PORT/#/experiments/$EXPERIMENT" docs/images/mlflow_ui.png 1500 900
-shot "http://127.0.0.1:$PORT/#/experiments/$EXPERIMENT/runs/$RUN" docs/images/mlflow_search_run.png 1500 1100
+shot "http://127.0.0.1:$PORT/#/experiments/$EXPERIMENT?workflowType=machine_learning" docs/images/mlflow_ui.png 1500 900
+shot "http://127.0.0.1:$PORT/#/experiments/$EXPERIMENT/runs/$RUN?workflowType=machine_learning" docs/images/mlflow_search_run.png 1500 1100
 dvc plots show -o dvc_plots >/dev/null
 shot "file://$PWD/dvc_plots/index.html" docs/images/dvc_plots.png 1400 2200

@@ -52,7 +52,7 @@ def summary(outcome) -> dict:
         "trained": outcome.trained,
         "reused": outcome.reused,
         "memo_hits": outcome.memo_hits,
-        "epochs_trained": sum(r.budget for _, _, r in outcome.history),
+        "epochs_trained": round(outcome.epochs_spent, 3),
         "failures": sum(failures.values()),
         "failures_by_reason": dict(sorted(failures.items())),
         "pareto_size": len(outcome.pareto),

@@ -45,6 +45,7 @@ class SearchOutcome:
     stop_reason: str
     pareto: list[Scored] = field(default_factory=list)
     reused: int = 0  # results taken from the store instead of trained
+    epochs_spent: float = 0.0  # budget units spent (continuing rungs count only their extra epochs)
 
     @property
     def trained(self) -> int:
@@ -141,4 +142,5 @@ def search_loop(
         stop_reason=stop_reason or "completed",
         pareto=strategy.pareto_front(),
         reused=state.evaluator.reused,
+        epochs_spent=state.budget.epochs,
     )
