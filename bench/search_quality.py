@@ -72,7 +72,11 @@ def methods() -> dict[str, dict]:
     }
 
 
-def load(images: int) -> tuple[PreparedData, str]:
+def load(images: int, dataset: str) -> tuple[PreparedData, str]:
+    if dataset == "digits":
+        settings = DataSettings(dataset="digits", val_fraction=0.2, test_fraction=0.2)
+        data = prepare(settings, 0, ROOT / "bench" / "results" / "downloads")
+        return data, f"embedded digits (8x8): {len(data.train)} train / {len(data.val)} validation / {len(data.test)} test"
     if SHARED.exists():
         settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=images,
                                 val_fraction=0.2, test_fraction=0.2)
@@ -140,34 +144,46 @@ def main() -> None:
     parser.add_argument("--no-final", default="ours_halving_continue,ours_halving_restart,ours_no_portfolio",
                         help="methods whose incumbents are not trained and tested")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--dataset", choices=["cifar10", "digits"], default="cifar10",
+                        help="digits: the embedded 8x8 set, for cheap comparisons of search variants")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_quality.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    data, source = load(args.images)
+    data, source = load(args.images, args.dataset)
     train = {**yaml.safe_load((ROOT / "params.yaml").read_text())["train"], "epochs": args.final_epochs}
     catalog = methods()
     results = {"data": source, "epochs_budget": args.budget, "space": SPACE, "final_training": train,
                "methods": {}}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for method in args.methods.split(","):
         runs = {}
         for seed in map(int, args.seeds.split(",")):
             runs[seed] = run(method, catalog[method], seed, data, args.budget, args.workers, train,
                              final=method not in args.no_final.split(","))
             print(method, seed, {k: v for k, v in runs[seed].items() if k != "curve"}, flush=True)
-        entry = {"settings": catalog[method], "per_seed": runs,
-                 "best_val_accuracy": interval([r["best_val_accuracy"] for r in runs.values()]),
-                 "epochs_spent": statistics.mean(r["epochs_spent"] for r in runs.values())}
-        if all("test_accuracy" in r for r in runs.values()):
-            entry["test_accuracy"] = interval([r["test_accuracy"] for r in runs.values()])
-        results["methods"][method] = entry
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+            results["methods"][method] = summarize(catalog[method], runs)
+            write_atomically(out, results)  # a long benchmark keeps what it finished if it is stopped
     plot(results, out.with_suffix(".png"))
     for method, entry in results["methods"].items():
         test = entry.get("test_accuracy")
         print(f"{method:24s} best val {entry['best_val_accuracy']}  test {test}  epochs {entry['epochs_spent']:.0f}")
     print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def summarize(settings: dict, runs: dict) -> dict:
+    entry = {"settings": settings, "per_seed": runs,
+             "best_val_accuracy": interval([r["best_val_accuracy"] for r in runs.values()]),
+             "epochs_spent": statistics.mean(r["epochs_spent"] for r in runs.values())}
+    if all("test_accuracy" in r for r in runs.values()):
+        entry["test_accuracy"] = interval([r["test_accuracy"] for r in runs.values()])
+    return entry
+
+
+def write_atomically(path: Path, results: dict) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(results, indent=1) + "\n")
+    partial.replace(path)
 
 
 def plot(results: dict, path: Path) -> None:
