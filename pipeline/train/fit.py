@@ -163,6 +163,30 @@ def load_state(state: bytes, model, optimizer, schedule, generator) -> tuple[Pos
     return Position(saved["step"], saved["order"], saved["total"]), records
 
 
+def _built_model(genome: Mapping, data: PreparedData, device: torch.device,
+                 max_params: int | None) -> tuple[Net, int]:
+    """The genome's net on `device`; an architecture the builder refuses, or one over
+    `max_params`, is a recorded candidate failure, not an error."""
+    try:
+        model = build_model(genome, data.input_shape, data.num_classes, data.mean, data.std)
+    except InvalidArchitecture as err:
+        raise CandidateFailure("invalid_architecture", str(err)) from None
+    params = count_parameters(model)
+    if max_params is not None and params > max_params:
+        raise CandidateFailure("too_large", f"{params} parameters > search.max_params {max_params}")
+    model = model.to(device)
+    if use_channels_last(data.input_shape):
+        model = model.to(memory_format=torch.channels_last)
+    return model, params
+
+
+def _finite(loss: float, what: str, when: str) -> float:
+    """`loss`, or a recorded `nan_loss` failure when it is NaN or infinite."""
+    if not math.isfinite(loss):
+        raise CandidateFailure("nan_loss", f"{what} became {loss} {when}")
+    return loss
+
+
 def fit(
     genome: Mapping,
     data: PreparedData,
@@ -187,16 +211,7 @@ def fit(
     `restore_best_weights`; "last" the last."""
     started = time.perf_counter()
     torch.manual_seed(seed)
-    try:
-        model = build_model(genome, data.input_shape, data.num_classes, data.mean, data.std)
-    except InvalidArchitecture as err:
-        raise CandidateFailure("invalid_architecture", str(err)) from None
-    params = count_parameters(model)
-    if max_params is not None and params > max_params:
-        raise CandidateFailure("too_large", f"{params} parameters > search.max_params {max_params}")
-    model = model.to(device)
-    if use_channels_last(data.input_shape):
-        model = model.to(memory_format=torch.channels_last)
+    model, params = _built_model(genome, data, device, max_params)
     optimizer = make_optimizer(genome, model.parameters())
     train_x = data.train.images.to(device)
     train_y = data.train.labels.to(device)
@@ -223,12 +238,9 @@ def fit(
         position.step = epoch * steps + stop
         if stop < steps:
             break  # the budget ends inside this epoch
-        train_loss = position.total.item() / steps
-        if not math.isfinite(train_loss):
-            raise CandidateFailure("nan_loss", f"training loss became {train_loss} in epoch {epoch + 1}")
+        train_loss = _finite(position.total.item() / steps, "training loss", f"in epoch {epoch + 1}")
         val_accuracy, val_loss = evaluate_split(model, data.val, device)
-        if not math.isfinite(val_loss):
-            raise CandidateFailure("nan_loss", f"validation loss became {val_loss} in epoch {epoch + 1}")
+        _finite(val_loss, "validation loss", f"in epoch {epoch + 1}")
         schedule.after_epoch(val_loss)
         record = EpochRecord(epoch + 1, train_loss, val_loss, val_accuracy)
         result.epochs.append(record)
@@ -243,12 +255,10 @@ def fit(
         model.load_state_dict(best[2])
         result.chosen_epoch = best[1]
     if position.step % steps or not result.epochs:  # ended inside an epoch: score it here
-        partial = position.total.item() / max(1, position.step % steps)
-        if not math.isfinite(partial):
-            raise CandidateFailure("nan_loss", f"training loss became {partial} after {position.step} steps")
+        after = f"after {position.step} steps"
+        _finite(position.total.item() / max(1, position.step % steps), "training loss", after)
         result.val_accuracy, result.val_loss = evaluate_split(model, data.val, device)
-        if not math.isfinite(result.val_loss):
-            raise CandidateFailure("nan_loss", f"validation loss became {result.val_loss} after {position.step} steps")
+        _finite(result.val_loss, "validation loss", after)
     else:
         chosen = result.epochs[result.chosen_epoch - 1]
         result.val_accuracy, result.val_loss = chosen.val_accuracy, chosen.val_loss
