@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
 from pipeline.data.prepare import prepare  # noqa: E402
 from pipeline.data.settings import DataSettings  # noqa: E402
-from pipeline.data.types import PreparedData, Split  # noqa: E402
+from pipeline.data.types import PreparedData  # noqa: E402
 from pipeline.genome.genome import genome_seed  # noqa: E402
 from pipeline.genome.portfolio import portfolio  # noqa: E402
 from pipeline.genome.problem import CNNProblem  # noqa: E402
@@ -77,18 +77,14 @@ def load(images: int, dataset: str) -> tuple[PreparedData, str]:
         settings = DataSettings(dataset="digits", val_fraction=0.2, test_fraction=0.2)
         data = prepare(settings, 0, ROOT / "bench" / "results" / "downloads")
         return data, f"embedded digits (8x8): {len(data.train)} train / {len(data.val)} validation / {len(data.test)} test"
-    if SHARED.exists():
-        settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=images,
-                                val_fraction=0.2, test_fraction=0.2)
-        data = prepare(settings, 0, ROOT / "bench" / "results" / "downloads")
-        return data, (f"shared CIFAR-10 JPEG archive, {images}-image stratified subset: {len(data.train)} train / "
-                      f"{len(data.val)} validation / {len(data.test)} test")
-    generator = torch.Generator().manual_seed(0)
-    fake = lambda n: Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator),  # noqa: E731
-                           torch.randint(0, 10, (n,), generator=generator))
-    data = PreparedData(fake(images * 3 // 5), fake(images // 5), fake(images // 5), [str(i) for i in range(10)],
-                        [0.5] * 3, [0.25] * 3)
-    return data, "RANDOM TENSORS (shared archive missing): accuracies are chance level"
+    if not SHARED.exists():
+        raise SystemExit(f"search_quality: {SHARED} not found: the CIFAR-10 comparison needs the shared "
+                         "JPEG archive (or use --dataset digits)")
+    settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=images,
+                            val_fraction=0.2, test_fraction=0.2)
+    data = prepare(settings, 0, ROOT / "bench" / "results" / "downloads")
+    return data, (f"shared CIFAR-10 JPEG archive, {images}-image stratified subset: {len(data.train)} train / "
+                  f"{len(data.val)} validation / {len(data.test)} test")
 
 
 def interval(values: list[float]) -> list[float]:
