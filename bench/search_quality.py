@@ -95,7 +95,7 @@ def interval(values: list[float]) -> list[float]:
     if len(values) < 2:
         return [mean, mean, mean]
     half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return [round(mean, 4), round(mean - half, 4), round(mean + half, 4)]
+    return [round(mean, 4), round(float(mean - half), 4), round(float(mean + half), 4)]
 
 
 def run(method: str, settings: dict, seed: int, data: PreparedData, budget: int, workers: int, train: dict,
