@@ -195,7 +195,7 @@ def plot(results: dict, path: Path) -> None:
             ax.step(xs, ys, where="post", color=f"C{index}", alpha=0.7, label=method if n == 0 else None)
     ax.set_xlabel("training epochs spent")
     ax.set_ylabel("best full-budget validation accuracy so far")
-    ax.set_title(f"Search quality on CIFAR-10 at {results['epochs_budget']} epochs per search")
+    ax.set_title(f"{results['data'].split(',')[0].split(':')[0]}: {results['epochs_budget']} epochs per search", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110, bbox_inches="tight")
