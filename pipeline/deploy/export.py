@@ -84,6 +84,8 @@ def export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path
     """Traced: the architecture has no data-dependent control flow once the input size is fixed."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # asked for by name; the README says it is deprecated
+        # The only branches the tracer sees compare spatial sizes (residual crops), fixed with the input size.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(model.eval(), example, check_trace=False)
         atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp), _extra_files={META_KEY: json.dumps(meta)}))
 
