@@ -68,6 +68,25 @@ def test_second_repro_runs_nothing(project, dvc_env):
     assert ran_stages(result.stdout) == set()
 
 
+def test_runtime_keys_rerun_nothing_and_a_source_module_reruns_data(project, dvc_env):
+    """dvc.yaml lists only the keys that change results, and each stage's code folders."""
+    params_file, sources = project / "params.yaml", project / "pipeline/data/sources.py"
+    params_text, sources_text = params_file.read_text(), sources.read_text()
+    try:
+        params = yaml.safe_load(params_text)
+        params["search"].update(workers=4, backend="serial")
+        params["runtime"]["threads"] = 1
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        assert json.loads(sh(["dvc", "status", "--json"], project, dvc_env).stdout) == {}
+        sources.write_text(sources_text + "\n# an edit to the data sources\n")
+        # Only `data` reads sources.py; the others rerun only if data's outputs then change.
+        assert set(json.loads(sh(["dvc", "status", "--json"], project, dvc_env).stdout)) == {"data"}
+    finally:
+        params_file.write_text(params_text)
+        sources.write_text(sources_text)
+    assert json.loads(sh(["dvc", "status", "--json"], project, dvc_env).stdout) == {}
+
+
 def test_same_params_give_identical_results(project, dvc_env, tmp_path):
     other = make_project(tmp_path / "second", dvc_env, TINY)
     sh(["dvc", "repro"], other, dvc_env)
