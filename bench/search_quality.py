@@ -100,11 +100,10 @@ def interval(values: list[float]) -> list[float]:
 
 def run(method: str, settings: dict, seed: int, data: PreparedData, budget: int, workers: int, train: dict,
         final: bool) -> dict:
-    search = {"generations": 100_000, "max_epochs": budget, "backend": "processes", "workers": workers,
-              **{k: v for k, v in settings.items() if k != "portfolio"}}
+    search = {"generations": 100_000, "max_epochs": budget, "backend": "processes", "workers": workers, **settings}
     params = params_from_dict({"seed": seed, "space": SPACE, "search": search})
     problem = CNNProblem(params.space, data, max_params=2_000_000)
-    first = portfolio(params.space, data.input_shape) if settings.get("portfolio") else []
+    first = portfolio(params.space, data.input_shape) if params.search.portfolio else []  # as the search stage does
     started = time.perf_counter()
     outcome = run_search(problem, params.search, seed, warm_start=first, log=lambda m: None)
     seconds = time.perf_counter() - started
