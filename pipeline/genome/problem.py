@@ -25,7 +25,7 @@ from pipeline.errors import CandidateFailure, first_line
 from pipeline.genome.genome import repair
 from pipeline.nn.measure import count_flops, latency_ms
 from pipeline.runtime import configure_worker, single_thread
-from pipeline.search.problem import WORST_LOSS, Result, Task
+from pipeline.search.problem import Problem, Result, Task
 from pipeline.search.space import Space
 from pipeline.train.fit import fit
 
@@ -62,7 +62,7 @@ def failure_of(err: BaseException) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class CNNProblem:
+class CNNProblem(Problem):
     space: Space
     data: PreparedData
     device: str = "cpu"
@@ -108,7 +108,5 @@ class CNNProblem:
         finally:
             if torch.cuda.is_available() and self.uses_gpu:
                 torch.cuda.empty_cache()
-        if result.failure:
-            result.score, result.loss = 0.0, WORST_LOSS
         result.seconds = time.perf_counter() - started
         return result

@@ -2,14 +2,17 @@
 and knows nothing of what is evaluated. `run_search` is its one entry point.
 
     space.py        genes (IntRange, FloatRange, Choice), the Space, genome keys and seeds
-    problem.py      the Problem interface, Task and Result
+    problem.py      the Problem base class, Task and Result
     settings.py     SearchSettings: the `search:` section the engine understands
-    strategies/     ga, nsga2 (DEAP), random, grid, tpe (Optuna): what to try next
-    evaluator.py    memo and successive halving over a swappable map
-    budget.py       evaluations, epochs, seconds, patience
-    scored.py       a candidate's standing; the hall of fame
-    checkpoint.py   the JSON checkpoint written after every generation
-    loop.py         propose, evaluate, observe, checkpoint
+    strategies/     the Strategy base and its registry: ga, nsga2, aging (DEAP), surrogate
+                    (DEAP + a rank-based tree ensemble), random, grid, tpe (Optuna)
+    evaluator.py    memo, candidate store and successive halving over a swappable map
+    rungs.py        training states of candidates racing through continuing rungs
+    budget.py       evaluations, epochs, cost, seconds, patience
+    scored.py       a candidate's standing (failures last) and the archive of standings
+    store.py        the candidate store shared by every search of a project
+    record.py       what the last search was, and what changed since
+    loop.py         propose, evaluate, observe, record
     backends.py     serial, processes (and ray_backend.py): where candidates run
     progress.py     the tqdm bar and per-generation lines
     run.py          run_search: strategy + backend + loop

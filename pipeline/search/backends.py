@@ -2,7 +2,7 @@
 
 Every backend takes the same tasks and returns results in task order; since a task's seed
 comes from the run seed and its genome, the results do not depend on the backend or the
-worker count. The problem travels to each worker once, at start-up, and its optional
+worker count. The problem travels to each worker once, at start-up, and its
 `prepare_worker()` runs there (the CNN problem pins one thread and determinism). A worker
 that dies is retried once; a second loss is a failed candidate (`worker_lost`).
 """
@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
-from pipeline.search.problem import Result, Task, prepare_worker
+from pipeline.search.problem import Result, Task
 
 #: Called with each (task, result) as it arrives (the evaluator stores it at once).
 Done = Callable[[Task, Result], None]
@@ -25,7 +25,7 @@ _worker_problem = None
 def _init_worker(problem) -> None:
     global _worker_problem
     _worker_problem = problem
-    prepare_worker(problem)
+    problem.prepare_worker()
 
 
 def _evaluate_in_worker(task: Task) -> Result:

@@ -2,15 +2,15 @@
 
 A strategy (`pipeline.search.strategies`) proposes a batch of genomes per generation and is
 told their standing; this loop does what all of them share: evaluation with memo, store
-and successive halving (`Evaluator`), budgets and patience, the hall of fame, and the
-search record after every generation. Everything is seeded and every result derives from
-its task, so running the loop again with the store replays the same trajectory without
-training anything twice: that is how a killed search resumes and a finished one extends.
-Only this process sees results, and it reports them through callbacks.
+and successive halving (`Evaluator`), the archive of every standing (whose head is the hall
+of fame and the best so far), budgets and patience, and the search record after every
+generation. Everything is seeded and every result derives from its task, so running the
+loop again with the store replays the same trajectory without training anything twice:
+that is how a killed search resumes and a finished one extends. Only this process sees
+results, and it reports them through callbacks.
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +20,18 @@ from pipeline.search.budget import Budget
 from pipeline.search.evaluator import Evaluator
 from pipeline.search.problem import Result
 from pipeline.search.record import SearchRecord, explain, load_record, save_record
-from pipeline.search.scored import HallOfFame, Scored
+from pipeline.search.scored import Archive, Scored
 from pipeline.search.store import ResultStore
 
 
 @dataclass
 class GenerationRecord:
+    """One generation: the best score so far (never falls), the best and mean finished
+    score of the strategy's current population, and what the generation evaluated."""
+
     generation: int
     best: float
+    population_best: float
     mean: float
     evaluated: int
     failed: int
@@ -66,31 +70,33 @@ class SearchState:
     def __init__(self, settings, seed: int, evaluate_map, on_result, store: ResultStore | None):
         self.budget = Budget(settings)
         self.evaluator = Evaluator(settings, seed, evaluate_map, self.budget, on_result, store)
-        self.hall = HallOfFame(settings.hall_of_fame)
+        self.archive = Archive()
         self.records: list[GenerationRecord] = []
 
     def step(self, strategy, generation: int) -> tuple[bool, GenerationRecord | None]:
         """One generation: propose, evaluate (with halving), tell the strategy, keep score.
         Returns whether anything was proposed, and the generation's record (None while
-        the population is still empty, e.g. every candidate was over the budget)."""
+        nothing has finished, e.g. every candidate was over the budget or failed)."""
         started = time.perf_counter()
         before, reused_before = len(self.evaluator.history), self.evaluator.reused
-        proposals = strategy.propose(generation)
+        proposals = strategy.propose(generation, self.archive)
         if not proposals:
             return False, None
+        self.archive.mark_proposed(proposals)
         scored = self.evaluator.score(proposals, generation)
-        strategy.observe(generation, proposals, scored)
-        self.hall.update(scored)
+        self.archive.add(scored)
+        strategy.observe(generation, scored, self.archive)
         fresh = [r for _, _, r in self.evaluator.history[before:]]
-        population = [s for s in strategy.population() if s is not None]
-        if not population:
+        incumbent = self.archive.incumbent()
+        population = [s.result.score for s in strategy.population(self.archive) if s is not None and not s.failed]
+        if incumbent is None or incumbent.failed:
             return True, None
-        scores = [s.result.score for s in population]
-        record = GenerationRecord(generation, max(scores), sum(scores) / len(scores), len(fresh),
-                                  sum(1 for r in fresh if r.failure), time.perf_counter() - started,
+        record = GenerationRecord(generation, incumbent.result.score, max(population, default=incumbent.result.score),
+                                  sum(population) / len(population) if population else incumbent.result.score,
+                                  len(fresh), sum(1 for r in fresh if r.failed), time.perf_counter() - started,
                                   self.evaluator.reused - reused_before)
         self.records.append(record)
-        self.budget.observe_generation(max(population, key=Scored.sort_key))
+        self.budget.observe_generation(incumbent)
         return True, record
 
 
@@ -108,7 +114,6 @@ def search_loop(
     log: Callable[[str], None] = print,
 ) -> SearchOutcome:
     """Run `strategy` until its generations or a budget run out."""
-    random.seed(seed)
     state = SearchState(settings, seed, evaluate_map, on_result, store)
     if record_path:
         explain(load_record(record_path), identity or {}, log)
@@ -131,16 +136,16 @@ def search_loop(
             generation += 1
     finally:
         state.evaluator.close()
-    if not state.hall.items:
+    if not len(state.archive):
         raise RuntimeError("the search evaluated no candidate (is max_evaluations 0 or the time budget too small?)")
     return SearchOutcome(
-        best=strategy.pick_best(state.hall.items),
-        hall_of_fame=list(state.hall.items),
+        best=strategy.pick_best(state.archive),
+        hall_of_fame=state.archive.best(settings.hall_of_fame),
         history=state.evaluator.history,
         generations=state.records,
         memo_hits=state.evaluator.memo_hits,
         stop_reason=stop_reason or "completed",
-        pareto=strategy.pareto_front(),
+        pareto=strategy.pareto_front(state.archive),
         reused=state.evaluator.reused,
         epochs_spent=state.budget.epochs,
     )

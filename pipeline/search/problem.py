@@ -1,19 +1,24 @@
 """What the engine searches, as one small interface, and what it sends and gets back.
 
-A problem has a `space`, a `repair(genome) -> genome` that makes any genome valid (and
-canonical: genes that change nothing reset, so equal trainings share one key), and an
-`evaluate(task) -> Result`. The engine knows nothing else about it: the CNN problem trains
-a network; a benchmark's problem looks the genome up in a table. `evaluate` runs wherever
-the backend puts it (this process, a worker process, a Ray worker), so a problem must
-pickle, and it must never raise for a bad candidate: a failure is a `Result` with
-`failure` set. `prepare_worker()`, when present, runs once in each worker process.
+A problem subclasses `Problem`: it has a `space` and an `evaluate(task) -> Result`, and may
+override the rest, whose defaults suit a problem that needs nothing more: `repair(genome)`
+makes any genome valid and canonical (genes that change nothing reset, so equal trainings
+share one key; default: unchanged), `fingerprint` names everything besides the task that
+determines a result (the candidate store's key; default: none, so nothing is stored),
+`uses_gpu` asks the Ray backend for GPUs, and `prepare_worker()` runs once in each worker
+process. The engine knows nothing else about it: the CNN problem trains a network; a
+benchmark's problem looks the genome up in a table. `evaluate` runs wherever the backend
+puts it (this process, a worker process, a Ray worker), so a problem must pickle, and it
+must never raise for a bad candidate: a failure is a `Result` with `failure` set, which the
+engine ranks below every finished result whatever its score.
 """
 from __future__ import annotations
 
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from abc import ABC, abstractmethod
+from typing import Any
 
 from pipeline.search.space import Space
 
@@ -40,8 +45,11 @@ class Task:
 @dataclass
 class Result:
     """A candidate's outcome. `score` is maximized (validation accuracy for the CNN
-    problem), `loss` breaks ties (lower wins); `metrics` holds what other objectives may
-    minimize (parameters, FLOPs, latency). A failed candidate has the worst score and loss."""
+    problem; any scale and sign), `loss` breaks ties (lower wins); `metrics` holds what
+    other objectives may minimize (parameters, FLOPs, latency); `cost` is what the
+    evaluation spent in the problem's own unit (0: its budget), which `search.max_cost`
+    counts and cost-aware strategies predict. A result with `failure` set has no score:
+    it ranks below every finished one (`Scored.sort_key`)."""
 
     key: str
     genome: dict
@@ -51,6 +59,7 @@ class Result:
     loss: float = WORST_LOSS
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    cost: float = 0.0
     failure: str = ""
     detail: str = ""
     curve: list[dict[str, Any]] = field(default_factory=list)
@@ -64,6 +73,15 @@ class Result:
     def lost(cls, task: Task, detail: str) -> "Result":
         """The result of a candidate whose worker died twice (OOM killer, segfault)."""
         return cls.of(task, failure="worker_lost", detail=detail)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failure)
+
+    @property
+    def spent(self) -> float:
+        """What this evaluation counts against `search.max_cost`: its cost, else its budget."""
+        return self.cost or float(self.budget)
 
     @property
     def key_hash(self) -> str:
@@ -80,15 +98,28 @@ class Result:
         return cls(**data)
 
 
-def prepare_worker(problem) -> None:
-    """Run the problem's own worker set-up, if it has one (once per worker)."""
-    if hasattr(problem, "prepare_worker"):
-        problem.prepare_worker()
+class Problem(ABC):
+    """What the engine searches. Subclasses set `space` (a field or an attribute) and
+    implement `evaluate`; every other member has a default."""
 
-
-class Problem(Protocol):
     space: Space
 
-    def repair(self, genome: dict) -> dict: ...
+    @abstractmethod
+    def evaluate(self, task: Task) -> Result:
+        """The result of one task; never raises for a bad candidate (set `failure`)."""
 
-    def evaluate(self, task: Task) -> Result: ...
+    def repair(self, genome: dict) -> dict:
+        """A valid, canonical genome of `space` (default: the genome unchanged)."""
+        return dict(genome)
+
+    @property
+    def fingerprint(self) -> str:
+        """What besides the task determines a result; "" keeps results out of the store."""
+        return ""
+
+    @property
+    def uses_gpu(self) -> bool:
+        return False
+
+    def prepare_worker(self) -> None:
+        """Set-up that runs once in each worker process before its first task."""

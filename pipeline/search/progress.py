@@ -39,7 +39,8 @@ class SearchProgress:
 
     def generation(self, record) -> None:
         last = "" if self.last >= 10**9 else f"/{self.last}"
-        line = (f"search: generation {record.generation}{last} best {record.best:.4f} mean {record.mean:.4f} "
+        line = (f"search: generation {record.generation}{last} best so far {record.best:.4f} "
+                f"(population best {record.population_best:.4f}, mean {record.mean:.4f}) "
                 f"trained {record.evaluated - record.reused} reused {record.reused} failed {record.failed} "
                 f"({record.seconds:.1f}s)")
         if self.bar.disable:

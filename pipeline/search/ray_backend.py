@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from pipeline.errors import UserError, first_line
-from pipeline.search.problem import Result, Task, prepare_worker
+from pipeline.search.problem import Result, Task
 
 
 def _evaluate_remote(task: Task, problem) -> Result:
-    prepare_worker(problem)
+    problem.prepare_worker()
     return problem.evaluate(task)
 
 
@@ -36,7 +36,7 @@ class RayBackend:
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise UserError(f"search.ray_address: cannot connect to Ray at '{address}' ({first_line(err)})") from None
         self.problem = ray.put(problem)
-        gpus = gpus_per_trial if getattr(problem, "uses_gpu", False) else 0
+        gpus = gpus_per_trial if problem.uses_gpu else 0
         self.remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(_evaluate_remote)
 
     def map(self, tasks: Sequence[Task], done=None) -> list[Result]:

@@ -39,7 +39,7 @@ def identity_of(problem, settings, seed: int, runtime_keys) -> dict:
         "seed": seed,
         "search": values,
         "space": {name: repr(gene) for name, gene in problem.space.genes},
-        "problem": getattr(problem, "fingerprint", ""),
+        "problem": problem.fingerprint,
     }
 
 

@@ -39,6 +39,8 @@ def run_search(
     candidate store there and every evaluation found there is reused (the problem must
     have a `fingerprint`); `record_path` keeps the search record that explains what a new
     search continues; `warm_start` genomes (projected into the space) are proposed first."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"run_search needs a pipeline.search.Problem, got {type(problem).__name__}")
     strategy = make_strategy(problem.space, settings, seed, problem.repair)
     strategy.enqueue([problem.space.project(genome) for genome in warm_start])
     store = ResultStore(store_root, problem.fingerprint) if store_root else None

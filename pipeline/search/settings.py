@@ -3,16 +3,24 @@ what only a particular problem understands). Validated like every section: stric
 ranges and choices with one-line messages, and a JSON Schema for editors."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from pipeline.search.backends import BACKENDS
 from pipeline.search.strategies import STRATEGIES
-from pipeline.validation import Between, Number, OneOf, Section, fail, listed
+from pipeline.search.strategies.base import describe_knobs, options_model
+from pipeline.validation import Between, Number, OneOf, Section, fail, listed, one_line
 
 #: Settings that choose where candidates run, never what they compute.
 RUNTIME_KEYS = ("backend", "workers", "ray_address", "gpus_per_trial")
+
+#: Keys that were settings of their own and are now knobs in `search.options`.
+MOVED_TO_OPTIONS = {"crossover": "ga, nsga2", "mutation": "ga, nsga2", "gene_mutation": "ga, nsga2, aging, surrogate",
+                    "tournament": "ga, nsga2, aging, surrogate"}
+
+OPTIONS_HELP = "the strategy's own knobs (name: value), checked against its constructor; " + "; ".join(
+    f"{name}: {describe_knobs(cls)}" for name, cls in STRATEGIES.items())
 
 
 class FidelitySettings(Section):
@@ -54,10 +62,7 @@ class SearchSettings(Section):
     offspring: Annotated[int, Between(0, 100_000)] = Field(
         5, description="aging, surrogate: new candidates per generation after the first; 0 = population")
     epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
-    crossover: Annotated[Number, Between(0.0, 1.0)] = Field(0.6, description="per-pair uniform crossover probability")
-    mutation: Annotated[Number, Between(0.0, 1.0)] = Field(0.3, description="per-individual mutation probability")
-    gene_mutation: Annotated[Number, Between(0.0, 1.0)] = Field(0.2, description="probability that each gene of a mutant changes")
-    tournament: Annotated[int, Between(1, 1000)] = Field(3, description="tournament size for parent selection")
+    options: dict[str, Any] = Field(default_factory=dict, description=OPTIONS_HELP)
     hall_of_fame: Annotated[int, Between(1, 1000)] = Field(5, description="how many best genomes hall_of_fame.json keeps")
     objectives: listed(str, "a non-empty list of objectives") = Field(
         ("accuracy",), description="nsga2: the score first, then what to minimize")
@@ -70,6 +75,24 @@ class SearchSettings(Section):
     workers: Annotated[int, Between(0, 1024)] = Field(0, description="parallel candidates; 0 = one per available core")
     ray_address: str = Field("", description="backend ray: empty = start a local Ray, else an existing cluster's address")
     gpus_per_trial: Annotated[Number, Between(0.0, 64.0)] = Field(0.0, description="backend ray: GPUs per candidate, fractional to share one")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data):
+        for key, where in MOVED_TO_OPTIONS.items():
+            if isinstance(data, dict) and key in data:
+                raise fail(f"now a knob of the strategy ({where}): write it as search.options.{key}", key)
+        return data
+
+    @model_validator(mode="after")
+    def _options_fit_the_strategy(self):
+        model = options_model(STRATEGIES[self.algorithm])
+        try:
+            model.model_validate(self.options)
+        except ValidationError as err:
+            key, _, message = one_line(err, model, "options").partition(": ")
+            raise fail(message, key) from None
+        return self
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -34,8 +34,9 @@ def fitness_plot(generations: Sequence, path: Path) -> Path:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     xs = [g.generation for g in generations]
-    ax.plot(xs, [g.best for g in generations], marker="o", label="best")
-    ax.plot(xs, [g.mean for g in generations], marker=".", label="population mean")
+    ax.plot(xs, [g.best for g in generations], marker="o", label="best so far")
+    ax.plot(xs, [g.population_best for g in generations], marker=".", alpha=0.6, label="population best")
+    ax.plot(xs, [g.mean for g in generations], marker=".", alpha=0.6, label="population mean")
     ax.set_xlabel("generation")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Search fitness per generation")

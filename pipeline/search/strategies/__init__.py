@@ -1,7 +1,7 @@
-"""Search strategies: what to try next, given what was learned. `STRATEGIES` maps each
-`search.algorithm` name to its class; every class takes (space, settings, seed, repair)."""
+"""Search strategies: what to try next, given the archive of what was scored. `STRATEGIES`
+maps each `search.algorithm` name to its class (`base.Strategy` says how to add one)."""
 from pipeline.search.strategies.aging import AgingEvolution
-from pipeline.search.strategies.base import Strategy
+from pipeline.search.strategies.base import Strategy, options_model, strategy_rng
 from pipeline.search.strategies.genetic import GeneticStrategy, NSGA2Strategy
 from pipeline.search.strategies.grid import GridStrategy
 from pipeline.search.strategies.random_search import RandomStrategy
@@ -20,4 +20,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
 
 
 def make_strategy(space, settings, seed: int, repair) -> Strategy:
-    return STRATEGIES[settings.algorithm](space, settings, seed, repair)
+    """The strategy `settings.algorithm` names, with its knobs from `settings.options`."""
+    cls = STRATEGIES[settings.algorithm]
+    options = options_model(cls).model_validate(dict(settings.options)).model_dump()
+    return cls(space, repair, strategy_rng(seed), population=settings.population, offspring=settings.offspring,
+               generations=settings.generations, objectives=settings.objectives, **options)

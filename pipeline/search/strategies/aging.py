@@ -14,45 +14,35 @@ from collections import deque
 
 from deap import tools
 
-from pipeline.search.scored import Scored
-from pipeline.search.space import genome_key
+from pipeline.search.scored import Archive, Scored
 from pipeline.search.strategies.base import Strategy
-from pipeline.search.strategies.genetic import deap_individuals
+from pipeline.search.strategies.genetic import GeneMutation, Tournament, deap_individuals
 
 
 class AgingEvolution(Strategy):
-    def __init__(self, space, settings, seed, repair):
-        super().__init__(space, settings, seed, repair)
+    def __init__(self, *args, tournament: Tournament = 3, gene_mutation: GeneMutation = 0.2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tournament, self.gene_mutation = tournament, gene_mutation
         self.ages: deque[Scored] = deque()
 
-    @property
-    def offspring(self) -> int:
-        return self.settings.offspring or self.settings.population
-
-    def population(self) -> list[Scored]:
+    def population(self, archive: Archive) -> list[Scored]:
         return list(self.ages)
 
     def parents(self, count: int) -> list[dict]:
         """`count` tournament winners from the current population."""
-        winners = tools.selTournament(deap_individuals(self.space, list(self.ages)), count,
-                                      tournsize=self.settings.tournament)
+        with self.deap():
+            winners = tools.selTournament(deap_individuals(self.space, list(self.ages)), count, tournsize=self.tournament)
         return [ind.scored.genome for ind in winners]
 
-    def new_mutant(self, parent: dict, tries: int = 5) -> dict:
-        """A mutant not proposed before (a few tries, then whatever the last try gave)."""
-        for _ in range(tries):
-            child = self.mutate(parent)
-            if genome_key(child) not in self.seen:
-                break
-        self.seen.add(genome_key(child))
-        return child
+    def mutants(self, parent: dict, tries: int = 5):
+        return (self.mutate(parent, self.gene_mutation) for _ in range(tries))
 
-    def propose(self, generation: int) -> list[dict]:
+    def propose(self, generation: int, archive: Archive) -> list[dict]:
         if generation == 0 or not self.ages:
-            return self.fresh_samples(self.settings.population)
-        return [self.new_mutant(parent) for parent in self.parents(self.offspring)]
+            return self.fresh_samples(self.population_size, archive)
+        return [self.unseen(self.mutants(parent), archive) for parent in self.parents(self.offspring)]
 
-    def observe(self, generation, proposals, scored):
+    def observe(self, generation, scored, archive):
         self.ages.extend(entry for entry in scored if entry is not None)
-        while len(self.ages) > self.settings.population:
+        while len(self.ages) > self.population_size:
             self.ages.popleft()

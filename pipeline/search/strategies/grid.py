@@ -6,7 +6,7 @@ import itertools
 import math
 
 from pipeline.errors import ConfigError
-from pipeline.search.space import FloatRange, Space, genome_key
+from pipeline.search.space import FloatRange, Space
 from pipeline.search.strategies.base import Strategy
 
 
@@ -39,10 +39,9 @@ class GridStrategy(Strategy):
     """Every combination of the listed choices (ranges of integers count as lists), in
     order, `population` per generation; repaired duplicates are skipped."""
 
-    def __init__(self, space, settings, seed, repair):
-        super().__init__(space, settings, seed, repair)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.position = 0
-        self.total = grid_size(space)
 
     def last_generation(self) -> int:
         return 10**9  # a grid runs until it is exhausted (its size was checked against the budget)
@@ -51,16 +50,16 @@ class GridStrategy(Strategy):
         axes = [gene.values() if gene.values() is not None else [gene.low] for _, gene in self.space.genes]
         return itertools.product(*axes)
 
-    def propose(self, generation):
+    def propose(self, generation, archive):
         out = []
         points = itertools.islice(self._points(), self.position, None)
         for values in points:
             self.position += 1
             genome = self.repair(dict(zip(self.space.names, values)))
-            if genome_key(genome) in self.seen:
+            if archive.was_proposed(genome):
                 continue
-            self.seen.add(genome_key(genome))
+            archive.mark_proposed([genome])
             out.append(genome)
-            if len(out) == self.settings.population:
+            if len(out) == self.population_size:
                 break
         return out

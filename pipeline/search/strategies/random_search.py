@@ -5,7 +5,7 @@ from pipeline.search.strategies.base import Strategy
 
 
 class RandomStrategy(Strategy):
-    """Independent samples, `population` per generation; the population is the best so far."""
+    """Independent samples never proposed before, `population` per generation."""
 
-    def propose(self, generation: int) -> list[dict]:
-        return self.fresh_samples(self.settings.population)
+    def propose(self, generation, archive):
+        return self.fresh_samples(self.population_size, archive)

@@ -1,80 +1,135 @@
-"""Surrogate-assisted evolution: aging evolution whose children are screened by a model.
+"""Surrogate-assisted evolution: aging evolution whose children are chosen by a model.
 
-Each generation draws many candidate children (mutants of tournament winners, as aging
-evolution does, mutants of the best genomes seen so far, and a few random samples), scores
-them with a scikit-learn tree ensemble fitted on every genome evaluated so far (encoded by
-`Space.encode`), and trains only the `offspring` most promising: the highest mean plus
-`kappa` times the spread across the trees (an upper confidence bound, so candidates the
-model knows little about still get tried). This is the predictor pre-screening of mutants
-that makes evolution sample-efficient (BANANAS, NPENAS); the ensemble is seeded from the
-run seed and the generation, so the search stays deterministic.
+After a first generation of random samples, each proposal is one of two kinds:
+
+- screened (most of them): a tree ensemble (scikit-learn's extra trees, as SMAC's random
+  forest) is fitted on every standing in the archive, encoded by `Space.encode`, against
+  the *ranks* of the standings mapped to normal quantiles (a Gaussian copula, as HEBO's
+  output warping and SMAC's log transform do): the model never sees the score's scale or
+  sign, so a handful of diverged configurations cannot dominate it, and a failure is
+  simply the lowest rank. Candidates are the neighbours of the best genomes (every gene
+  changed alone), mutants of tournament winners of the aging population (DEAP's
+  `selTournament`) and random samples; a short hill climb over one-gene steps improves
+  the best of them; the one with the highest expected improvement on the quantile scale
+  (mean and spread across trees) is proposed.
+- random (every 1/random_share-th proposal, counted, not drawn): an unscreened sample, so
+  the search keeps exploring where the model is confidently wrong (SMAC interleaves about
+  20%, BOHB a third).
+
+Everything is drawn from the strategy's generator and the ensemble is seeded from it, so
+the search is deterministic for a seed.
 """
 from __future__ import annotations
 
-import random
+import math
+from typing import Annotated, Sequence
 
 import numpy as np
+from pydantic import Field
 
-from pipeline.search.scored import Scored
+from pipeline.search.scored import Archive
 from pipeline.search.space import genome_key
 from pipeline.search.strategies.aging import AgingEvolution
+from pipeline.search.strategies.surrogate_model import Surrogate
+from pipeline.validation import Between, Number, OneOf
 
 
 class SurrogateEvolution(AgingEvolution):
-    pool_factor = 10  # candidates screened per child trained
-    elite = 3  # best genomes whose every neighbour joins the pool
-    random_share = 0.1  # share of the pool drawn at random
-    kappa = 1.0  # weight of the ensemble's spread in the acquisition
-    trees = 64
+    def __init__(self, *args,
+                 random_share: Annotated[Number, Between(0.0, 1.0), Field(
+                     description="share of proposals that are unscreened random samples")] = 0.2,
+                 acquisition: Annotated[str, OneOf(("ei", "mean")), Field(
+                     description="ei: expected improvement on the quantile scale; mean: the model's mean")] = "ei",
+                 trees: Annotated[int, Between(1, 1000), Field(description="trees of the ensemble")] = 16,
+                 elite: Annotated[int, Between(0, 1000), Field(
+                     description="best genomes whose every neighbour is a candidate")] = 5,
+                 mutants: Annotated[int, Between(0, 100_000), Field(
+                     description="mutants of tournament winners screened per proposal")] = 20,
+                 samples: Annotated[int, Between(0, 100_000), Field(
+                     description="random samples screened per proposal")] = 50,
+                 climb: Annotated[int, Between(0, 1000), Field(
+                     description="hill-climbing steps from the best few candidates")] = 3,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.random_share, self.acquisition, self.trees = random_share, acquisition, trees
+        self.elite, self.mutants_per_child, self.samples_per_child, self.climb = elite, mutants, samples, climb
+        self.proposals = 0
 
-    def __init__(self, space, settings, seed, repair):
-        super().__init__(space, settings, seed, repair)
-        self.archive: dict[str, Scored] = {}
+    def is_random_slot(self) -> bool:
+        """Every 1/random_share-th proposal (counted, so the share holds exactly)."""
+        self.proposals += 1
+        share = self.random_share
+        return math.floor(self.proposals * share) > math.floor((self.proposals - 1) * share)
 
-    def candidates(self, count: int) -> list[dict]:
-        """Distinct, never proposed genomes: every neighbour of the elite (local search),
-        mutants of tournament winners (aging evolution), and random samples."""
-        elite = sorted(self.archive.values(), key=Scored.sort_key, reverse=True)[: self.elite]
-        local = [self.repair(n) for s in elite for n in self.space.neighbours(s.genome, random)]
-        mutants = [self.mutate(parent) for parent in self.parents(count)]
-        fresh = [self.sample() for _ in range(int(count * self.random_share))]
-        pool: dict[str, dict] = {}
-        for genome in local + mutants + fresh:
+    def propose(self, generation: int, archive: Archive) -> list[dict]:
+        if generation == 0 or len(archive.finished()) < 2:
+            return self.fresh_samples(self.population_size, archive)
+        slots = [self.is_random_slot() for _ in range(self.offspring)]
+        screened = self.screened(slots.count(False), archive) if not all(slots) else []
+        out = []
+        for random_slot in slots:
+            if random_slot or not screened:
+                out.append(self.unseen(self.samples(), archive))
+            else:
+                out.append(screened.pop(0))
+        return out
+
+    def screened(self, count: int, archive: Archive) -> list[dict]:
+        """The `count` unproposed candidates the model ranks highest (marked proposed)."""
+        model = Surrogate.fitted(self.space, archive.all(), self.trees, self.rng.randrange(2**31))
+        pool = self.candidates(count, archive)
+        if not pool:
+            return []
+        values = self.value(model, pool)
+        pool, values = self.climbed(model, pool, values, archive)
+        order = np.argsort(-values, kind="stable")[:count]
+        chosen = [pool[i] for i in order]
+        archive.mark_proposed(chosen)
+        return chosen
+
+    def value(self, model: Surrogate, genomes: Sequence[dict]) -> np.ndarray:
+        return model.expected_improvement(genomes) if self.acquisition == "ei" else model.mean(genomes)
+
+    def candidates(self, count: int, archive: Archive) -> list[dict]:
+        """Distinct, never proposed genomes: the elite's neighbours, mutants of tournament
+        winners, random samples."""
+        elite = [s.genome for s in archive.best(self.elite) if not s.failed]
+        local = [self.repair(n) for genome in elite for n in self.space.neighbours(genome, self.rng)]
+        mutants = [self.mutate(p, self.gene_mutation) for p in self.parents(self.mutants_per_child * count)] if self.ages else []
+        fresh = [self.sample() for _ in range(self.samples_per_child * count)]
+        return distinct_unproposed(local + mutants + fresh, archive)
+
+    def climbed(self, model: Surrogate, pool: list[dict], values: np.ndarray, archive: Archive):
+        """The pool plus where a greedy climb over one-gene steps leads from its best few
+        members (each step to the best unproposed neighbour, while the value rises)."""
+        pool, values = list(pool), list(values)
+        for start in np.argsort(-np.asarray(values), kind="stable")[: max(1, self.elite)] if self.climb else []:
+            genome, value = pool[start], values[start]
+            for _ in range(self.climb):
+                steps = distinct_unproposed([self.repair(n) for n in self.space.neighbours(genome, self.rng)], archive)
+                if not steps:
+                    break
+                step_values = self.value(model, steps)
+                best = int(np.argmax(step_values))
+                if step_values[best] <= value:
+                    break
+                genome, value = steps[best], float(step_values[best])
+                pool.append(genome)
+                values.append(value)
+        keys, unique_pool, unique_values = set(), [], []
+        for genome, value in zip(pool, values):
             key = genome_key(genome)
-            if key not in self.seen:
-                pool.setdefault(key, genome)
-        return list(pool.values())
+            if key not in keys:
+                keys.add(key)
+                unique_pool.append(genome)
+                unique_values.append(value)
+        return unique_pool, np.asarray(unique_values)
 
-    def acquisition(self, genomes: list[dict], generation: int) -> np.ndarray:
-        from sklearn.ensemble import ExtraTreesRegressor
 
-        known = list(self.archive.values())
-        x = np.array([self.space.encode(s.genome) for s in known])
-        y = np.array([s.score for s in known])
-        model = ExtraTreesRegressor(n_estimators=self.trees, min_samples_leaf=1, bootstrap=True,
-                                    random_state=(self.seed * 7919 + generation) % 2**31)
-        model.fit(x, y)
-        grid = np.array([self.space.encode(g) for g in genomes])
-        per_tree = np.stack([tree.predict(grid) for tree in model.estimators_])
-        return per_tree.mean(axis=0) + self.kappa * per_tree.std(axis=0)
-
-    def propose(self, generation: int) -> list[dict]:
-        if generation == 0 or len(self.archive) < 2:
-            return self.fresh_samples(self.settings.population)
-        pool = self.candidates(self.offspring * self.pool_factor)
-        if len(pool) <= self.offspring:
-            chosen = pool
-        else:
-            ranking = np.argsort(-self.acquisition(pool, generation), kind="stable")
-            chosen = [pool[i] for i in ranking[: self.offspring]]
-        for genome in chosen:
-            self.seen.add(genome_key(genome))
-        return chosen or self.fresh_samples(self.offspring)
-
-    def observe(self, generation, proposals, scored):
-        super().observe(generation, proposals, scored)
-        for entry in scored:
-            if entry is not None:
-                key = genome_key(entry.genome)
-                if key not in self.archive or entry.sort_key() > self.archive[key].sort_key():
-                    self.archive[key] = entry
+def distinct_unproposed(genomes: Sequence[dict], archive: Archive) -> list[dict]:
+    out: dict[str, dict] = {}
+    for genome in genomes:
+        key = genome_key(genome)
+        if key not in archive.proposed:
+            out.setdefault(key, genome)
+    return list(out.values())
