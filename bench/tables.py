@@ -5,7 +5,7 @@
 hyperparameters become an `IntRange` over their index (so mutation moves to neighbours and
 TPE sees an ordinal), names become a `Choice`; `evaluate` looks the configuration up and
 returns one of its recorded seeds, chosen by the task's seed (so a run is reproducible and
-noisy like a real one). `truth` is the mean over the recorded seeds, the value regret is
+noisy like a real one), with that seed's recorded training time as the result's `cost`. `truth` is the mean over the recorded seeds, the value regret is
 measured on; `best`/`worst` are the extremes of those means over the whole table.
 
 Normalized regret is (best - truth) / (best - worst): 0 at the table's best configuration,
@@ -60,6 +60,14 @@ def extremes(task: str) -> tuple[float, float]:
     return (float(means.max()), float(means.min())) if maximize else (float(means.min()), float(means.max()))
 
 
+@functools.lru_cache(maxsize=16)
+def median_cost(task: str) -> float:
+    """The median over the table of a configuration's mean recorded training time: the unit
+    of the time-budgeted suite."""
+    bench, _, _ = table(task)
+    return float(np.median([np.mean(row["train_time"]) for row in bench._dataset.values()]))
+
+
 @dataclass(frozen=True)
 class TableProblem(Problem):
     task: str
@@ -82,11 +90,12 @@ class TableProblem(Problem):
         return {name: values[genome[name]] if bench.param_types[name] in (int, float) else genome[name]
                 for name, values in bench.search_space.items()}
 
-    def row(self, genome: dict) -> np.ndarray:
+    def row(self, genome: dict, column: str | None = None) -> np.ndarray:
+        """The recorded values of `column` (default: the metric), one per recorded seed."""
         bench, metric, _ = table(self.task)
         space = bench.search_space
         index = "".join(str(genome[n] if bench.param_types[n] in (int, float) else space[n].index(genome[n])) for n in space)
-        return np.asarray(bench._dataset[index][metric], dtype=float)
+        return np.asarray(bench._dataset[index][column or metric], dtype=float)
 
     def truth(self, genome: dict) -> float:
         """The configuration's mean over its recorded seeds (what regret is measured on)."""
@@ -94,9 +103,9 @@ class TableProblem(Problem):
 
     def evaluate(self, task: Task) -> Result:
         _, _, maximize = table(self.task)
-        values = self.row(task.genome)
+        values, seconds = self.row(task.genome), self.row(task.genome, "train_time")
         value = float(values[task.seed % len(values)])
-        return Result.of(task, score=value if maximize else -value, loss=0.0)
+        return Result.of(task, score=value if maximize else -value, loss=0.0, cost=float(seconds[task.seed % len(seconds)]))
 
     def regret(self, genome: dict) -> float:
         """Normalized regret of a configuration: 0 at the table's best mean, 1 at its worst."""

@@ -1,4 +1,5 @@
-"""What a search may spend: evaluations, budget units (epochs), seconds, and patience."""
+"""What a search may spend: evaluations, budget units (epochs), cost (the problem's own unit,
+`Result.cost`), seconds, and patience."""
 from __future__ import annotations
 
 import time
@@ -13,6 +14,7 @@ class Budget:
         self.settings = settings
         self.evaluations = spent_evaluations
         self.epochs = spent_epochs
+        self.cost = 0.0
         self.started = time.monotonic() - spent_seconds
         self.best_score: tuple | None = None
         self.stale_generations = 0
@@ -35,6 +37,8 @@ class Budget:
         remaining = self.remaining_evaluations()
         if remaining is not None and queued >= remaining:
             return False
+        if self.settings.max_cost and self.cost >= self.settings.max_cost:
+            return False
         limit = self.settings.max_epochs
         return not limit or self.epochs + queued_epochs + epochs <= limit
 
@@ -50,6 +54,8 @@ class Budget:
             return f"max_evaluations ({self.settings.max_evaluations}) reached"
         if self.settings.max_epochs and self.epochs + min(self.settings.budgets) > self.settings.max_epochs:
             return f"max_epochs ({self.settings.max_epochs}) reached"
+        if self.settings.max_cost and self.cost >= self.settings.max_cost:
+            return f"max_cost ({self.settings.max_cost:g}) reached"
         if self.settings.time_budget and self.seconds >= self.settings.time_budget:
             return f"time_budget ({self.settings.time_budget:g} s) reached"
         if self.settings.patience and self.stale_generations >= self.settings.patience:

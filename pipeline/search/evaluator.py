@@ -88,6 +88,7 @@ class Evaluator:
             self.history.append((generation, rung, result))
             self.budget.evaluations += 1
             self.budget.epochs += cost
+            self.budget.cost += result.spent
             if stored:
                 self.reused += 1
                 self.budget.credit(stored.seconds)

@@ -35,6 +35,7 @@ class SearchRecord:
 def identity_of(problem, settings, seed: int, runtime_keys) -> dict:
     """What determines a search's results: seed, settings (not where it runs), space, problem."""
     values = {k: v for k, v in settings.model_dump(mode="json").items() if k not in runtime_keys}
+    values["offspring"] = settings.proposals_per_generation  # 0 means one per worker: what it came to
     return {
         "seed": seed,
         "search": values,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from pipeline.search.backends import BACKENDS
+from pipeline.search.backends import BACKENDS, available_cores
 from pipeline.search.strategies import STRATEGIES
 from pipeline.search.strategies.base import describe_knobs, options_model
 from pipeline.validation import Between, Number, OneOf, Section, fail, listed, one_line
@@ -60,7 +60,8 @@ class SearchSettings(Section):
         10, description="candidates of the first generation, and the population the strategy keeps")
     generations: Annotated[int, Between(0, 100_000)] = Field(42, description="generations after the first")
     offspring: Annotated[int, Between(0, 100_000)] = Field(
-        5, description="aging, surrogate: new candidates per generation after the first; 0 = population")
+        2, description="aging, surrogate: new candidates per generation after the first; 0 = one per worker "
+                       "(search.workers, or the available cores: results then depend on the worker count)")
     epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
     options: dict[str, Any] = Field(default_factory=dict, description=OPTIONS_HELP)
     hall_of_fame: Annotated[int, Between(1, 1000)] = Field(5, description="how many best genomes hall_of_fame.json keeps")
@@ -69,6 +70,9 @@ class SearchSettings(Section):
     fidelity: FidelitySettings = Field(default_factory=FidelitySettings)
     max_evaluations: Annotated[int, Between(0, 10**9)] = Field(0, description="stop after this many trainings; 0 = no limit")
     max_epochs: Annotated[int, Between(0, 10**12)] = Field(0, description="stop when this many training epochs are spent; 0 = no limit")
+    max_cost: Annotated[Number, Between(0.0, 10**15)] = Field(
+        0.0, description="stop when the candidates' costs (the problem's unit; the CNN's: reference epochs) sum to "
+                         "this; 0 = no limit")
     time_budget: Annotated[Number, Between(0.0, 10**9)] = Field(0.0, description="stop after this many seconds; 0 = no limit")
     patience: Annotated[int, Between(0, 100_000)] = Field(0, description="stop after this many generations without improvement; 0 = off")
     backend: Annotated[str, OneOf(tuple(BACKENDS))] = Field("processes", description="where candidates run (same results on each)")
@@ -101,6 +105,12 @@ class SearchSettings(Section):
         if self.algorithm in ("grid", "tpe") and self.fidelity.rungs:
             raise fail(f"successive halving works with ga, nsga2 and random, not {self.algorithm}", "fidelity")
         return self
+
+    @property
+    def proposals_per_generation(self) -> int:
+        """`offspring`, or with 0 one proposal per worker (whatever the backend, so serial,
+        processes and Ray agree for the same `workers`)."""
+        return self.offspring or self.workers or available_cores()
 
     @property
     def budgets(self) -> tuple:

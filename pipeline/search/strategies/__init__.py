@@ -23,5 +23,6 @@ def make_strategy(space, settings, seed: int, repair) -> Strategy:
     """The strategy `settings.algorithm` names, with its knobs from `settings.options`."""
     cls = STRATEGIES[settings.algorithm]
     options = options_model(cls).model_validate(dict(settings.options)).model_dump()
-    return cls(space, repair, strategy_rng(seed), population=settings.population, offspring=settings.offspring,
+    return cls(space, repair, strategy_rng(seed), population=settings.population,
+               offspring=settings.proposals_per_generation,
                generations=settings.generations, objectives=settings.objectives, **options)

@@ -30,7 +30,7 @@ from pydantic import Field
 from pipeline.search.scored import Archive
 from pipeline.search.space import genome_key
 from pipeline.search.strategies.aging import AgingEvolution
-from pipeline.search.strategies.surrogate_model import Surrogate
+from pipeline.search.strategies.surrogate_model import CostModel, Surrogate
 from pipeline.validation import Between, Number, OneOf
 
 
@@ -38,8 +38,9 @@ class SurrogateEvolution(AgingEvolution):
     def __init__(self, *args,
                  random_share: Annotated[Number, Between(0.0, 1.0), Field(
                      description="share of proposals that are unscreened random samples")] = 0.2,
-                 acquisition: Annotated[str, OneOf(("ei", "mean")), Field(
-                     description="ei: expected improvement on the quantile scale; mean: the model's mean")] = "ei",
+                 acquisition: Annotated[str, OneOf(("ei", "mean", "eips")), Field(
+                     description="ei: expected improvement on the quantile scale; mean: the model's mean; "
+                                 "eips: expected improvement per predicted cost")] = "ei",
                  trees: Annotated[int, Between(1, 1000), Field(description="trees of the ensemble")] = 16,
                  elite: Annotated[int, Between(0, 1000), Field(
                      description="best genomes whose every neighbour is a candidate")] = 5,
@@ -76,7 +77,11 @@ class SurrogateEvolution(AgingEvolution):
 
     def screened(self, count: int, archive: Archive) -> list[dict]:
         """The `count` unproposed candidates the model ranks highest (marked proposed)."""
-        model = Surrogate.fitted(self.space, archive.all(), self.trees, self.rng.randrange(2**31))
+        standings = archive.all()
+        model = Surrogate.fitted(self.space, standings, self.trees, self.rng.randrange(2**31))
+        if self.acquisition == "eips":
+            model.cost = CostModel.fitted(self.space, [s for s in standings if not s.failed], self.trees,
+                                          self.rng.randrange(2**31))
         pool = self.candidates(count, archive)
         if not pool:
             return []
@@ -88,7 +93,10 @@ class SurrogateEvolution(AgingEvolution):
         return chosen
 
     def value(self, model: Surrogate, genomes: Sequence[dict]) -> np.ndarray:
-        return model.expected_improvement(genomes) if self.acquisition == "ei" else model.mean(genomes)
+        if self.acquisition == "mean":
+            return model.mean(genomes)
+        improvement = model.expected_improvement(genomes)
+        return improvement / model.cost.predict(genomes) if self.acquisition == "eips" else improvement
 
     def candidates(self, count: int, archive: Archive) -> list[dict]:
         """Distinct, never proposed genomes: the elite's neighbours, mutants of tournament

@@ -51,6 +51,7 @@ class Surrogate:
         return self.per_tree(genomes).mean(axis=0)
 
     def expected_improvement(self, genomes: Sequence[dict]) -> np.ndarray:
+        """E[max(0, quantile - best quantile)] under a normal with the trees' mean and spread."""
         from scipy.stats import norm
 
         predictions = self.per_tree(genomes)
@@ -58,3 +59,25 @@ class Surrogate:
         gain = mean - self.best
         z = gain / spread
         return gain * norm.cdf(z) + spread * norm.pdf(z)
+
+
+class CostModel:
+    """Predicted cost (the problem's unit, `Result.spent`) of a genome: a tree ensemble on
+    the log of the costs seen, so a cost model spans cheap and expensive candidates alike
+    (Snoek et al. 2012's log-duration model, SMAC's EIPS)."""
+
+    def __init__(self, space: Space, trees):
+        self.space, self.trees = space, trees
+
+    @classmethod
+    def fitted(cls, space: Space, standings: Sequence[Scored], trees: int, seed: int) -> "CostModel":
+        from sklearn.ensemble import ExtraTreesRegressor
+
+        x = np.array([space.encode(s.genome) for s in standings], dtype=np.float32)
+        y = np.log(np.maximum([s.result.spent for s in standings], 1e-12))
+        forest = ExtraTreesRegressor(n_estimators=trees, bootstrap=True, random_state=seed).fit(x, y)
+        return cls(space, [tree.tree_ for tree in forest.estimators_])
+
+    def predict(self, genomes: Sequence[dict]) -> np.ndarray:
+        x = np.ascontiguousarray(np.array([self.space.encode(g) for g in genomes], dtype=np.float32))
+        return np.exp(np.mean([tree.predict(x)[:, 0] for tree in self.trees], axis=0))
