@@ -76,6 +76,17 @@ def load_torch(path: Path) -> Any:
         raise UserError(f"{path}: cannot be read as a torch file ({message})") from None
 
 
+def load_json(path: Path, hint: str = "") -> Any:
+    """A JSON file the pipeline wrote; missing or unreadable is a one-line UserError."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found" + (f"; {hint}" if hint else "")) from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not readable JSON ({first_line(err)})") from None
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     import csv
     import io

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, create_model, model_validator
+from pydantic import (AfterValidator, BeforeValidator, Field, PrivateAttr, ValidationError, WithJsonSchema, create_model,
+                      model_validator)
 
 from pipeline.data.settings import DataSettings
 from pipeline.deploy.export import EXPORTS
@@ -26,6 +27,7 @@ from pipeline.genome.genome import conditions
 from pipeline.search.settings import SearchSettings
 from pipeline.search.space import Choice, Space
 from pipeline.search.strategies.grid import check_grid
+from pipeline.train.budget import BudgetSettings
 from pipeline.validation import Between, Number, OneOf, Section, describe, fail, listed, one_line
 
 OBJECTIVES = ("accuracy", "params", "flops", "latency")
@@ -50,8 +52,23 @@ class SearchParams(SearchSettings):
         return self
 
 
+def _epochs(value):
+    if value == "auto":
+        return value
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise fail(f"expected a number of epochs or 'auto', got {describe(value)}")
+    if not 1 <= value <= 100_000:
+        raise fail(f"{value} is out of range; allowed [1, 100000] or 'auto'")
+    return value
+
+
+Epochs = Annotated[Any, BeforeValidator(_epochs), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, {"const": "auto"}]})]
+
+
 class TrainParams(Section):
-    epochs: Annotated[int, Between(1, 100_000)] = Field(30, description="epochs of the final training")
+    epochs: Epochs = Field(
+        "auto", description="epochs of the final training, or auto: what the budget left after the search pays for")
     select: Annotated[str, OneOf(("last", "best"))] = Field(
         "last", description="keep the last epoch's weights, or those of the best validation epoch")
     refit: bool = Field(True, description="train again on train + validation for the chosen number of epochs")
@@ -100,6 +117,7 @@ class Params(Section):
     data: DataSettings = Field(default_factory=DataSettings)
     space: Annotated[SpaceSpec, AfterValidator(as_space)] = Field(default_factory=lambda: as_space(SpaceSpec()))
     search: SearchParams = Field(default_factory=SearchParams)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     train: TrainParams = Field(default_factory=TrainParams)
     fuse: FuseParams = Field(default_factory=FuseParams)
     runtime: RuntimeParams = Field(default_factory=RuntimeParams)
@@ -109,6 +127,12 @@ class Params(Section):
     @model_validator(mode="after")
     def _grid_fits(self):
         check_grid(self.space, self.search)
+        return self
+
+    @model_validator(mode="after")
+    def _auto_epochs_need_a_budget(self):
+        if self.train.epochs == "auto" and not self.budget.total:
+            raise fail("auto needs a pipeline budget (budget.total > 0), or give a number of epochs", "train.epochs")
         return self
 
     @property

@@ -12,6 +12,7 @@ BEST = SEARCH / "best.yaml"
 HISTORY = SEARCH / "history.csv"
 HALL_OF_FAME = SEARCH / "hall_of_fame.json"
 PARETO = SEARCH / "pareto.csv"
+BUDGET = SEARCH / "budget.json"  # what the search spent of the pipeline's budget, for the train stage
 RECORD = SEARCH / "checkpoint" / "latest.json"  # the last search's identity and progress, persisted by DVC
 MODELS = Path("models")
 MODEL = MODELS / "model.pt"

@@ -17,9 +17,10 @@ from pipeline.genome.problem import CNNProblem
 from pipeline.params import Params
 from pipeline.runtime import configure, resolve_device
 from pipeline.search import run_search
+from pipeline.train import budget
 from pipeline.tracking.plots import fitness_plot, pareto_plot
 from pipeline.tracking.run import StageRun, search_artifact
-from stages.outputs import BEST, HALL_OF_FAME, HISTORY, METRICS, PARETO, PLOTS, PREPARED, RECORD, store_dir
+from stages.outputs import BEST, BUDGET, HALL_OF_FAME, HISTORY, METRICS, PARETO, PLOTS, PREPARED, RECORD, store_dir
 
 
 def warm_start_genomes(params: Params) -> list[dict]:
@@ -40,7 +41,7 @@ def run(params: Params) -> None:
     device = resolve_device(params.runtime.device)
     configure(device, params.runtime.threads)
     with StageRun("search", params) as tracking:
-        settings = params.search
+        settings = budget.search_settings(params.search, params.budget)
         problem = CNNProblem(params.space, load_prepared(PREPARED), str(device), params.runtime.bf16, settings.max_params,
                              measure_latency="latency" in settings.objectives,
                              time_limit=settings.candidate_timeout or None)
@@ -59,6 +60,8 @@ def run(params: Params) -> None:
 
         outcome = run_search(problem, settings, params.seed, store_root=store_dir(), record_path=RECORD, warm_start=warm,
                              on_result=on_result, on_generation=on_generation, progress=True)
+        spent = budget.report_of(outcome, params.budget)
+        write_json(BUDGET, spent.as_dict())
         write_text(BEST, best_yaml_text(outcome.best_genome, report.best_fitness(outcome)))
         write_csv(HISTORY, report.HISTORY_COLUMNS, report.history_rows(outcome))
         write_text(HALL_OF_FAME, json.dumps(report.hall_of_fame(outcome), indent=2) + "\n")
@@ -73,8 +76,9 @@ def run(params: Params) -> None:
         write_json(METRICS / "search.json", summary)
         tracking.log_params({f"best.{k}": v for k, v in active_genes(outcome.best_genome).items()})
         tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        tracking.log_metrics({"budget_search_spent": spent.search_spent, "budget_left": spent.left})
         tracking.set_tags({"stop_reason": outcome.stop_reason})
-        for path in (BEST, HISTORY, HALL_OF_FAME, PARETO):
+        for path in (BEST, HISTORY, HALL_OF_FAME, PARETO, BUDGET):
             tracking.log_artifact(path)
         for picture in pictures:
             tracking.log_artifact(picture, "plots")
@@ -82,3 +86,7 @@ def run(params: Params) -> None:
               f"{summary['best_val_accuracy']:.4f} at {summary['best_epochs']} epochs after {summary['evaluations']} "
               f"evaluations ({outcome.trained} trained, {outcome.reused} from the store, {outcome.memo_hits} memo hits, "
               f"{summary['failures']} failures); wrote {BEST}")
+        if params.budget.total:
+            unit = params.budget.unit.replace("_", " ")
+            print(f"search: budget {spent.total:g} {unit}: the search spent {spent.search_spent:.1f} "
+                  f"(allowance {params.budget.search_allowance:g}), {spent.left:.1f} left for the final training")

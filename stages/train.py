@@ -1,17 +1,31 @@
-"""`train` stage: train search/best.yaml for train.epochs (keeping the last or the best
-epoch's weights, refit on train + validation if asked) and save models/model.pt."""
+"""`train` stage: train search/best.yaml for train.epochs (a number, or `auto`: what the
+pipeline's budget left after the search pays for), keeping the last or the best epoch's
+weights, refit on train + validation if asked, and save models/model.pt."""
 from pipeline.data.prepare import load_prepared
 from pipeline.deploy.artifacts import ModelInfo, save_model
 from pipeline.errors import CandidateFailure, UserError
-from pipeline.fileio import write_csv, write_json
+from pipeline.fileio import load_json, write_csv, write_json
 from pipeline.genome.files import load_best_yaml
 from pipeline.genome.genome import active_genes, genome_seed
 from pipeline.params import Params
 from pipeline.runtime import configure, resolve_device
 from pipeline.tracking.plots import training_curve_plot
 from pipeline.tracking.run import StageRun
+from pipeline.train import budget
 from pipeline.train.final import EpochProgress, train_final
-from stages.outputs import BEST, METRICS, MODEL, PLOTS, PREPARED
+from stages.outputs import BEST, BUDGET, METRICS, MODEL, PLOTS, PREPARED
+
+
+def planned_epochs(params: Params, genome: dict, data, tracking) -> int:
+    """`train.epochs`, or with `auto` the epochs the budget left by the search pays for."""
+    if params.train.epochs != "auto":
+        return params.train.epochs
+    report = budget.BudgetReport(**load_json(BUDGET, "run the search stage first (dvc repro search)"))
+    plan = budget.final_epochs(report, budget.final_epoch_cost(genome, data, params.train.refit))
+    print(f"train: budget {report.total:g} {report.unit.replace('_', ' ')}: {plan.describe(report.unit)}"
+          + (" (selection run + refit)" if params.train.refit else ""), flush=True)
+    tracking.log_metrics({"budget_left": plan.left, "budget_epoch_cost": plan.epoch_cost, "budget_epochs": plan.epochs})
+    return plan.epochs
 
 
 def run(params: Params) -> None:
@@ -22,10 +36,11 @@ def run(params: Params) -> None:
         data = load_prepared(PREPARED)
         tracking.log_params(active_genes(genome))
         settings = params.train
-        seed = genome_seed(params.seed, genome, settings.epochs)
-        progress = EpochProgress(settings.epochs)
+        epochs = planned_epochs(params, genome, data, tracking)
+        seed = genome_seed(params.seed, genome, epochs)
+        progress = EpochProgress(epochs)
         try:
-            model, final = train_final(genome, data, settings.epochs, seed, device, select=settings.select,
+            model, final = train_final(genome, data, epochs, seed, device, select=settings.select,
                                        refit=settings.refit, bf16=params.runtime.bf16, on_epoch=progress,
                                        on_refit_epoch=lambda record: None)
         except CandidateFailure as failure:
@@ -40,7 +55,7 @@ def run(params: Params) -> None:
                   [[r["epoch"], f"{r['train_loss']:.6f}", f"{r['val_loss']:.6f}", f"{r['val_accuracy']:.6f}"]
                    for r in curve])
         summary = {"val_accuracy": result.val_accuracy, "val_loss": result.val_loss, "params": result.params,
-                   "epochs": settings.epochs, "chosen_epoch": result.chosen_epoch,
+                   "epochs": epochs, "chosen_epoch": result.chosen_epoch,
                    "refit_epochs": final.epochs if final.refit else 0, "seconds": round(result.seconds, 3)}
         write_json(METRICS / "train.json", summary)
         tracking.log_curve(curve)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.search import IntRange, Problem, Result, SearchSettings, Space, Task, run_search
+from pipeline.search import Choice, IntRange, Problem, Result, SearchSettings, Space, Task, run_search
 
 OPTIMUM = {"x": 3, "y": -2}
 
@@ -145,3 +145,79 @@ def test_tpe_learns_the_score_of_what_was_trained():
     for trial in trials:
         assert problem.repair(trial.params) == trial.params
         assert trial.value == -float((trial.params["x"] - 3) ** 2 + (trial.params["y"] + 2) ** 2)
+
+
+@dataclass(frozen=True)
+class Noisy(Quadratic):
+    """The quadratic plus seeded noise (a lucky seed can lift a poor genome), costing x+11."""
+
+    def evaluate(self, task: Task) -> Result:
+        noise = ((task.seed % 1000) / 1000.0 - 0.5) * 8.0
+        return Result.of(task, score=super().evaluate(task).score + noise, loss=0.0, cost=task.genome["x"] + 11.0)
+
+
+def test_the_incumbent_is_evaluated_again_and_stands_on_its_mean():
+    outcome = run_search(Noisy(), settings(algorithm="surrogate", offspring=2, incumbent_evaluations=3), seed=6,
+                         log=lambda m: None)
+    by_key = {}
+    for _, _, result in outcome.history:
+        by_key.setdefault(result.key, []).append(result)
+    best = by_key[outcome.best.key]
+    assert len(best) == 3 and len({r.seed for r in best}) == 3
+    assert outcome.best.result.score == pytest.approx(sum(r.score for r in best) / 3)
+    repeated = [results for results in by_key.values() if len(results) > 1]
+    assert all(len(results) <= 3 for results in repeated)
+    again = run_search(Noisy(), settings(algorithm="surrogate", offspring=2, incumbent_evaluations=3), seed=6,
+                       log=lambda m: None)
+    assert [(r.key, r.seed) for _, _, r in again.history] == [(r.key, r.seed) for _, _, r in outcome.history]
+
+
+def test_max_cost_stops_the_search_once_the_costs_add_up():
+    outcome = run_search(Noisy(), settings(algorithm="random", max_cost=300.0, generations=1000), seed=0,
+                         log=lambda m: None)
+    spent = [r.cost for _, _, r in outcome.history]
+    assert sum(spent[:-8]) < 300.0 <= sum(spent)  # the generation that crossed the limit finished
+    assert outcome.stop_reason == "max_cost (300) reached"
+
+
+@dataclass(frozen=True)
+class Priced(Problem):
+    """The quadratic, with a third gene that changes only the cost: `fast` trains for 1,
+    `slow` for 10 (of whatever unit) and both score the same."""
+
+    space: Space = field(default_factory=lambda: Space((("x", IntRange(-10, 10)), ("y", IntRange(-10, 10)),
+                                                        ("speed", Choice(("fast", "slow"))))))
+
+    def evaluate(self, task: Task) -> Result:
+        x, y = task.genome["x"], task.genome["y"]
+        return Result.of(task, score=-float((x - 3) ** 2 + (y + 2) ** 2), loss=0.0,
+                         cost=1.0 if task.genome["speed"] == "fast" else 10.0)
+
+
+def test_the_cost_aware_surrogate_prefers_the_cheaper_of_equally_good_candidates():
+    from pipeline.search.scored import Archive, Scored
+    from pipeline.search.strategies import make_strategy
+    from pipeline.search.strategies.surrogate_model import CostModel, Surrogate
+
+    problem = Priced()
+    values = settings(algorithm="surrogate", options={"cost_weight": 1.0})
+    strategy = make_strategy(problem.space, values, 0, problem.repair)
+    archive = Archive()
+    for x in range(-10, 11, 2):
+        for speed in ("fast", "slow"):
+            genome = {"x": x, "y": -2, "speed": speed}
+            archive.add([Scored(genome, problem.evaluate(Task(json.dumps(genome), genome, 1, 0)))])
+    model = Surrogate.fitted(problem.space, archive.all(), 16, 0)
+    model.cost = CostModel.fitted(problem.space, archive.all(), 16, 0)
+    fast, slow = {"x": 3, "y": -2, "speed": "fast"}, {"x": 3, "y": -2, "speed": "slow"}
+    predicted = model.mean([fast, slow])
+    assert abs(predicted[0] - predicted[1]) < 0.35  # the model sees no difference in score...
+    assert model.cost.predict([fast])[0] < model.cost.predict([slow])[0] / 3  # ...but in cost
+    assert strategy.value(model, [fast])[0] > strategy.value(model, [slow])[0]
+
+    plain = run_search(problem, settings(algorithm="surrogate", offspring=2, max_cost=400.0, generations=1000),
+                       seed=1, log=lambda m: None)
+    priced = run_search(problem, values.model_copy(update={"offspring": 2, "max_cost": 400.0, "generations": 1000}),
+                        seed=1, log=lambda m: None)
+    share = [sum(r.genome["speed"] == "fast" for _, _, r in o.history) / len(o.history) for o in (plain, priced)]
+    assert share[1] > share[0] and len(priced.history) > len(plain.history)

@@ -23,10 +23,11 @@ import torch
 from pipeline.data.types import PreparedData
 from pipeline.errors import CandidateFailure, first_line
 from pipeline.genome.genome import repair
-from pipeline.nn.measure import count_flops, latency_ms
+from pipeline.nn.measure import forward_flops, latency_ms
 from pipeline.runtime import configure_worker, single_thread
 from pipeline.search.problem import Problem, Result, Task
 from pipeline.search.space import Space
+from pipeline.train.cost import epoch_cost
 from pipeline.train.fit import fit
 
 #: The code whose change can change a candidate's result (relative to `pipeline/`).
@@ -85,6 +86,10 @@ class CNNProblem(Problem):
     def repair(self, genome: dict) -> dict:
         return repair(genome, self.space, self.data.input_shape)
 
+    def epoch_cost(self, genome: dict, flops: float) -> float:
+        """Reference seconds of one search epoch of `genome` (`pipeline.train.cost`)."""
+        return epoch_cost(genome, flops, len(self.data.train), len(self.data.val)).reference_seconds
+
     def prepare_worker(self) -> None:
         configure_worker(self.device)
 
@@ -92,6 +97,8 @@ class CNNProblem(Problem):
         result = Result.of(task)
         started = time.perf_counter()
         try:
+            flops = forward_flops(task.genome, self.data.input_shape, self.data.num_classes)
+            result.cost = task.budget * self.epoch_cost(task.genome, flops)  # what a failure is charged
             with single_thread(self.device):
                 model, fitted = fit(task.genome, self.data, task.budget, task.seed, torch.device(self.device),
                                     bf16=self.bf16, max_params=self.max_params, time_limit=self.time_limit,
@@ -99,7 +106,8 @@ class CNNProblem(Problem):
                                     keep_state=task.keep_state)
                 result.score, result.loss, result.state = fitted.val_accuracy, fitted.val_loss, fitted.state
                 result.curve = [vars(record) for record in fitted.epochs]
-                result.metrics = {"params": fitted.params, "flops": count_flops(model, self.data.input_shape)}
+                result.metrics = {"params": fitted.params, "flops": flops}
+                result.cost = fitted.trained_epochs * self.epoch_cost(task.genome, flops)
                 if self.measure_latency:
                     example = torch.rand(1, *self.data.input_shape)
                     result.metrics["latency"] = round(latency_ms(model.cpu(), example, 10), 4)

@@ -13,12 +13,14 @@ from pipeline.genome.files import genome_from_mapping
 from pipeline.genome.genome import active_genes, genome_key
 
 HISTORY_COLUMNS = ["generation", "rung", "genome_key", "epochs", "val_accuracy", "val_loss", "params", "flops",
-                   "failure", "detail", "genome", "seconds"]
+                   "cost", "failure", "detail", "genome", "seconds"]
 
 
 def history_rows(outcome) -> list[list]:
+    """One row per evaluation; `cost` in reference seconds (what the budget counts)."""
     return [[generation, rung, r.key_hash, r.budget, f"{r.score:.6f}", f"{r.loss:.6f}", r.metrics.get("params", 0),
-             r.metrics.get("flops", 0), r.failure, r.detail, json.dumps(active_genes(r.genome)), f"{r.seconds:.3f}"]
+             r.metrics.get("flops", 0), f"{r.spent:.6f}", r.failure, r.detail, json.dumps(active_genes(r.genome)),
+             f"{r.seconds:.3f}"]
             for generation, rung, r in outcome.history]
 
 
@@ -53,6 +55,7 @@ def summary(outcome) -> dict:
         "reused": outcome.reused,
         "memo_hits": outcome.memo_hits,
         "epochs_trained": round(outcome.epochs_spent, 3),
+        "cost": round(outcome.cost_spent, 3),
         "failures": sum(failures.values()),
         "failures_by_reason": dict(sorted(failures.items())),
         "pareto_size": len(outcome.pareto),

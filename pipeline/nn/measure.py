@@ -7,6 +7,8 @@ import time
 import torch
 from torch import nn
 
+from pipeline.nn.model import InvalidArchitecture, build_model
+
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -21,6 +23,16 @@ def count_flops(model: nn.Module, input_shape) -> int:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, *input_shape, device=device))
     return int(counter.get_total_flops())
+
+
+def forward_flops(genome, input_shape, num_classes: int) -> int:
+    """Forward FLOPs per image of the genome's network (built on the CPU, never trained);
+    0 when the genome describes no buildable network."""
+    try:
+        model = build_model(genome, input_shape, num_classes, [0.0] * input_shape[0], [1.0] * input_shape[0])
+    except InvalidArchitecture:
+        return 0
+    return count_flops(model, input_shape)
 
 
 @torch.inference_mode()

@@ -42,6 +42,7 @@ class Evaluator:
         self.budgets = tuple(settings.budgets)
         self.continued = len(self.budgets) > 1 and settings.fidelity.mode == "continue"
         self.states = RungStates()
+        self.repeats: dict[str, list[Result]] = {}  # memo key -> every evaluation of a repeated genome
 
     def memo_key(self, key: str, budget: float) -> str:
         return f"{budget}|{self.budgets[-1]}|{key}" if self.continued else f"{budget}|{key}"
@@ -77,14 +78,21 @@ class Evaluator:
             keys.add(memo_key)
             task = self.task(genome, key, rung, start)
             queued.append((task, self.store.get(task) if self.store else None))
-        fresh = [task for task, stored in queued if stored is None]
-        trained = iter(self.map(fresh, done=self._keep) if fresh else [])
-        for task, stored in queued:
-            result = stored or next(trained)
+        for task, result in zip((task for task, _ in queued), self._run(queued, generation, rung, cost)):
             if result.state is not None:
                 self.states.put(self.memo_key(task.key, budget), result.state)
                 result.state = None
             self.memo[self.memo_key(result.key, budget)] = result
+        return [self.memo.get(self.memo_key(genome_key(g), budget)) for g in genomes]
+
+    def _run(self, queued: list[tuple[Task, Result | None]], generation: int, rung: int, cost: float) -> list[Result]:
+        """Results of queued tasks (stored ones as they are, the rest through the map), each
+        recorded in the history and counted against the budgets."""
+        fresh = [task for task, stored in queued if stored is None]
+        trained = iter(self.map(fresh, done=self._keep) if fresh else [])
+        out = []
+        for task, stored in queued:
+            result = stored or next(trained)
             self.history.append((generation, rung, result))
             self.budget.evaluations += 1
             self.budget.epochs += cost
@@ -94,7 +102,21 @@ class Evaluator:
                 self.budget.credit(stored.seconds)
             if self.on_result:
                 self.on_result(generation, rung, result, stored is not None)
-        return [self.memo.get(self.memo_key(genome_key(g), budget)) for g in genomes]
+            out.append(result)
+        return out
+
+    def confirm(self, standing: Scored, times: int, generation: int) -> list[Result]:
+        """Every evaluation of a genome at its standing's rung, after evaluating it again
+        (each repeat a fresh, whole training with a seed of its own) until it has `times`
+        of them or the budget stops."""
+        key, budget = standing.key, self.budgets[standing.rung]
+        done = self.repeats.setdefault(self.memo_key(key, budget), [standing.result])
+        while len(done) < times and self.budget.affords(0, 0, budget):
+            seed = derive_seed(self.seed, key, f"{self.budgets[-1] if self.continued else budget}|repeat{len(done)}")
+            task = Task(key, standing.genome, budget, seed)
+            done.extend(self._run([(task, self.store.get(task) if self.store else None)], generation, standing.rung,
+                                  budget))
+        return list(done)
 
     def _keep(self, task: Task, result: Result) -> None:
         """Called by the backend as each result arrives: into the store at once."""

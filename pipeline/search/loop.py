@@ -20,7 +20,7 @@ from pipeline.search.budget import Budget
 from pipeline.search.evaluator import Evaluator
 from pipeline.search.problem import Result
 from pipeline.search.record import SearchRecord, explain, load_record, save_record
-from pipeline.search.scored import Archive, Scored
+from pipeline.search.scored import Archive, Scored, averaged
 from pipeline.search.store import ResultStore
 
 
@@ -50,6 +50,8 @@ class SearchOutcome:
     pareto: list[Scored] = field(default_factory=list)
     reused: int = 0  # results taken from the store instead of trained
     epochs_spent: float = 0.0  # budget units spent (continuing rungs count only their extra epochs)
+    cost_spent: float = 0.0  # the results' costs (`Result.spent`), what `max_cost` limits
+    seconds_spent: float = 0.0  # wall seconds, results taken from the store counted at their own time
 
     @property
     def trained(self) -> int:
@@ -68,10 +70,20 @@ class SearchState:
     """What a search carries from one generation to the next."""
 
     def __init__(self, settings, seed: int, evaluate_map, on_result, store: ResultStore | None):
+        self.settings = settings
         self.budget = Budget(settings)
         self.evaluator = Evaluator(settings, seed, evaluate_map, self.budget, on_result, store)
         self.archive = Archive()
         self.records: list[GenerationRecord] = []
+
+    def confirm_incumbent(self, generation: int) -> None:
+        """With `incumbent_evaluations` > 1, evaluate the best genome again with other seeds
+        until it has that many evaluations; its standing becomes their mean, so a genome that
+        only looked best on one lucky evaluation falls back."""
+        times = self.settings.incumbent_evaluations
+        incumbent = self.archive.incumbent()
+        if times > 1 and incumbent is not None and not incumbent.failed:
+            self.archive.replace(averaged(incumbent, self.evaluator.confirm(incumbent, times, generation)))
 
     def step(self, strategy, generation: int) -> tuple[bool, GenerationRecord | None]:
         """One generation: propose, evaluate (with halving), tell the strategy, keep score.
@@ -86,6 +98,7 @@ class SearchState:
         scored = self.evaluator.score(proposals, generation)
         self.archive.add(scored)
         strategy.observe(generation, scored, self.archive)
+        self.confirm_incumbent(generation)
         fresh = [r for _, _, r in self.evaluator.history[before:]]
         incumbent = self.archive.incumbent()
         population = [s.result.score for s in strategy.population(self.archive) if s is not None and not s.failed]
@@ -148,4 +161,6 @@ def search_loop(
         pareto=strategy.pareto_front(state.archive),
         reused=state.evaluator.reused,
         epochs_spent=state.budget.epochs,
+        cost_spent=state.budget.cost,
+        seconds_spent=state.budget.seconds,
     )

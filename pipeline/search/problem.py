@@ -47,7 +47,7 @@ class Result:
     """A candidate's outcome. `score` is maximized (validation accuracy for the CNN
     problem; any scale and sign), `loss` breaks ties (lower wins); `metrics` holds what
     other objectives may minimize (parameters, FLOPs, latency); `cost` is what the
-    evaluation spent in the problem's own unit (0: its budget), which `search.max_cost`
+    evaluation spent in the problem's own unit (None: its budget), which `search.max_cost`
     counts and cost-aware strategies predict. A result with `failure` set has no score:
     it ranks below every finished one (`Scored.sort_key`)."""
 
@@ -59,7 +59,7 @@ class Result:
     loss: float = WORST_LOSS
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-    cost: float = 0.0
+    cost: float | None = None
     failure: str = ""
     detail: str = ""
     curve: list[dict[str, Any]] = field(default_factory=list)
@@ -81,7 +81,7 @@ class Result:
     @property
     def spent(self) -> float:
         """What this evaluation counts against `search.max_cost`: its cost, else its budget."""
-        return self.cost or float(self.budget)
+        return float(self.budget) if self.cost is None else self.cost
 
     @property
     def key_hash(self) -> str:

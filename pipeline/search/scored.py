@@ -9,7 +9,7 @@ keeping their own copies, and the hall of fame is its head.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from pipeline.search.problem import Result
@@ -46,6 +46,17 @@ class Scored:
         return (self.result.score, *(float(self.result.metrics.get(name, math.inf)) for name in names[1:]))
 
 
+def averaged(standing: Scored, results: Sequence[Result]) -> Scored:
+    """The standing of a genome evaluated several times: the mean score and loss (failed
+    if any evaluation failed)."""
+    failed = next((r for r in results if r.failed), None)
+    if failed is not None:
+        return Scored(standing.genome, failed, standing.rung)
+    mean = replace(results[0], score=sum(r.score for r in results) / len(results),
+                   loss=sum(r.loss for r in results) / len(results))
+    return Scored(standing.genome, mean, standing.rung)
+
+
 def ranked(standings: Iterable[Scored]) -> list[Scored]:
     """Best first; ties keep their order (the earlier seen first)."""
     return sorted(standings, key=Scored.sort_key, reverse=True)
@@ -66,6 +77,10 @@ class Archive:
             known = self.standings.get(entry.key)
             if known is None or entry.sort_key() > known.sort_key():
                 self.standings[entry.key] = entry
+
+    def replace(self, standing: Scored) -> None:
+        """Set a genome's standing (its mean over repeated evaluations)."""
+        self.standings[standing.key] = standing
 
     def mark_proposed(self, genomes: Iterable[dict]) -> None:
         self.proposed.update(genome_key(g) for g in genomes)

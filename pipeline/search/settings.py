@@ -58,12 +58,16 @@ class SearchSettings(Section):
     algorithm: Annotated[str, OneOf(tuple(STRATEGIES))] = Field("surrogate", description="the search strategy")
     population: Annotated[int, Between(1, 100_000)] = Field(
         10, description="candidates of the first generation, and the population the strategy keeps")
-    generations: Annotated[int, Between(0, 100_000)] = Field(42, description="generations after the first")
+    generations: Annotated[int, Between(0, 100_000)] = Field(
+        1000, description="generations after the first (an upper bound when a budget stops the search)")
     offspring: Annotated[int, Between(0, 100_000)] = Field(
         2, description="aging, surrogate: new candidates per generation after the first; 0 = one per worker "
                        "(search.workers, or the available cores: results then depend on the worker count)")
     epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
     options: dict[str, Any] = Field(default_factory=dict, description=OPTIONS_HELP)
+    incumbent_evaluations: Annotated[int, Between(1, 100)] = Field(
+        1, description="evaluations of the best genome, each with its own seed; its standing is their mean "
+                       "(1 = no re-evaluation)")
     hall_of_fame: Annotated[int, Between(1, 1000)] = Field(5, description="how many best genomes hall_of_fame.json keeps")
     objectives: listed(str, "a non-empty list of objectives") = Field(
         ("accuracy",), description="nsga2: the score first, then what to minimize")

@@ -97,6 +97,7 @@ class RunLogger:
             Metric("params", result.metrics.get("params", 0), now, 0),
             Metric("flops", result.metrics.get("flops", 0), now, 0),
             Metric("seconds", result.seconds, now, 0),
+            Metric("cost", result.spent, now, 0),
         ]
         if not result.failure:
             metrics.append(Metric("val_loss", result.loss, now, 0))

@@ -51,6 +51,7 @@ class FitResult:
     epochs: list[EpochRecord] = field(default_factory=list)
     seconds: float = 0.0
     chosen_epoch: int = 0  # the epoch whose weights the model holds (the last, or the best)
+    trained_epochs: float = 0.0  # epochs this call trained (a resumed training counts only its own)
     state: bytes | None = None  # with keep_state: what `resume` needs to continue
 
 
@@ -225,6 +226,7 @@ def fit(
     if resume is not None:
         position, result.epochs = load_state(resume, model, optimizer, schedule, generator)
     end = max(1, round(epochs * steps))
+    first_step = position.step
     best: tuple[tuple[float, float], int, dict] | None = None
     deadline = started + time_limit if time_limit else None
     while position.step < end:
@@ -248,6 +250,7 @@ def fit(
             best = ((val_accuracy, -val_loss), epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
         if on_epoch:
             on_epoch(record)
+    result.trained_epochs = (position.step - first_step) / steps
     if keep_state:
         result.state = save_state(model, optimizer, schedule, generator, position, result.epochs)
     result.chosen_epoch = len(result.epochs)

@@ -66,8 +66,8 @@ class CostModel:
     the log of the costs seen, so a cost model spans cheap and expensive candidates alike
     (Snoek et al. 2012's log-duration model, SMAC's EIPS)."""
 
-    def __init__(self, space: Space, trees):
-        self.space, self.trees = space, trees
+    def __init__(self, space: Space, trees, median: float):
+        self.space, self.trees, self.median = space, trees, median
 
     @classmethod
     def fitted(cls, space: Space, standings: Sequence[Scored], trees: int, seed: int) -> "CostModel":
@@ -76,7 +76,7 @@ class CostModel:
         x = np.array([space.encode(s.genome) for s in standings], dtype=np.float32)
         y = np.log(np.maximum([s.result.spent for s in standings], 1e-12))
         forest = ExtraTreesRegressor(n_estimators=trees, bootstrap=True, random_state=seed).fit(x, y)
-        return cls(space, [tree.tree_ for tree in forest.estimators_])
+        return cls(space, [tree.tree_ for tree in forest.estimators_], float(np.exp(np.median(y))))
 
     def predict(self, genomes: Sequence[dict]) -> np.ndarray:
         x = np.ascontiguousarray(np.array([self.space.encode(g) for g in genomes], dtype=np.float32))
