@@ -1,0 +1,224 @@
+"""Time to accuracy: the whole pipeline against a textbook recipe trained for the same budget.
+
+On a stratified subset of the shared CIFAR-10 JPEG archive (train / validation / a test
+split nothing but the final scoring sees), each method gets the same budget in reference
+seconds (`pipeline.train.cost`: about that many seconds of one core here) for everything
+it trains, and its final model is scored on the test split:
+
+    a     the pipeline's default: params.yaml's search (portfolio first) for `budget.search_share`
+          of the budget, the winner trained with the rest (`train.epochs: auto`, select/refit
+          as params.yaml), fused
+    b     the best textbook recipe of the portfolio trained for the whole budget, no search
+          (the best by validation after a screening at the search's fidelity that b does not
+          pay for: a practitioner who already knows which recipe suits the data)
+    b2    the portfolio alone: its recipes screened at the search's fidelity, the best trained
+          with the rest of the budget (what evolution must add to)
+    c     Optuna's TPE (one trial at a time) with the same share and final-training rule
+    d     random search, same
+
+Every run is one job on one core (serial search, one thread), two jobs at a time on a
+2-core machine; results are deterministic for a seed (the budget is in reference seconds),
+and wall times are reported as measured. The JSON keeps every finished run, so a stopped
+benchmark resumes where it was. Writes bench/results/time_to_accuracy.{json,png} and the
+README table between its markers.
+
+    python bench/time_to_accuracy.py --budgets 600,1200 --seeds 0,1,2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
+from pipeline.data.prepare import load_prepared, prepare, save_prepared  # noqa: E402
+from pipeline.data.settings import DataSettings  # noqa: E402
+from pipeline.deploy.fusion import fuse_model  # noqa: E402
+from pipeline.genome.genome import genome_seed  # noqa: E402
+from pipeline.genome.portfolio import portfolio  # noqa: E402
+from pipeline.genome.problem import CNNProblem  # noqa: E402
+from pipeline.nn.inference import predict_logits  # noqa: E402
+from pipeline.params import params_from_dict  # noqa: E402
+from pipeline.search import run_search  # noqa: E402
+from pipeline.train import budget as budgets  # noqa: E402
+from pipeline.train.final import train_final  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+METHODS = ("a", "b", "b2", "c", "d")
+LABELS = {"a": "(a) pipeline default", "b": "(b) best textbook recipe, whole budget", "b2": "(b2) portfolio alone",
+          "c": "(c) TPE", "d": "(d) random"}
+
+
+def params_for(method: str, total: float, seed: int):
+    """params.yaml with this budget, run on one core; the strategy and portfolio by method."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["seed"] = seed
+    raw["budget"] = {**raw["budget"], "unit": "reference_seconds", "total": total}
+    raw["search"] = {**raw["search"], "backend": "serial", "workers": 1}
+    if method == "c":
+        raw["search"].update(algorithm="tpe", population=1, portfolio=False, options={})
+    elif method == "d":
+        raw["search"].update(algorithm="random", population=2, portfolio=False, options={})
+    return params_from_dict(raw)
+
+
+def data_for(seed: int, images: int):
+    """The subset split by this seed, prepared once and kept under bench/results/downloads."""
+    folder = RESULTS / "downloads" / f"tta-{images}-seed{seed}"
+    if not (folder / "meta.json").exists():
+        settings = DataSettings(dataset="imagefolder", source=str(SHARED), sha256=SHARED_SHA256, max_samples=images,
+                                val_fraction=0.15, test_fraction=0.2)
+        save_prepared(prepare(settings, seed, RESULTS / "downloads"), folder)
+    return load_prepared(folder)
+
+
+def screened(params, problem, data) -> tuple[dict, float]:
+    """The portfolio's recipes at the search's fidelity: the best by validation, and the cost."""
+    recipes = portfolio(params.space, data.input_shape)
+    settings = params.search.model_copy(update={"algorithm": "random", "population": len(recipes), "generations": 0,
+                                                "max_cost": 0.0, "options": {}})
+    outcome = run_search(problem, settings, params.seed, warm_start=recipes, log=lambda m: None)
+    return outcome.best_genome, outcome.cost_spent
+
+
+def final_model(genome: dict, params, data, left: float) -> tuple[torch.nn.Module, int]:
+    report = budgets.BudgetReport("reference_seconds", left, 0.0, 0.0, 1.0)
+    plan = budgets.final_epochs(report, budgets.final_epoch_cost(genome, data, params.train.refit))
+    model, _ = train_final(genome, data, plan.epochs, genome_seed(params.seed, genome, plan.epochs),
+                           torch.device("cpu"), select=params.train.select, refit=params.train.refit)
+    return model, plan.epochs
+
+
+def run_one(job: tuple[str, float, int, int]) -> dict:
+    method, total, seed, images = job
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    data = data_for(seed, images)
+    params = params_for(method, total, seed)
+    problem = CNNProblem(params.space, data, max_params=params.search.max_params)
+    started = time.perf_counter()
+    if method in ("b", "b2"):
+        genome, spent = screened(params, problem, data)
+        search_value, left = None, total if method == "b" else total - spent
+        spent = 0.0 if method == "b" else spent
+    else:
+        warm = portfolio(params.space, data.input_shape) if params.search.portfolio else []
+        outcome = run_search(problem, budgets.search_settings(params.search, params.budget), seed, warm_start=warm,
+                             log=lambda m: None)
+        genome, spent, search_value = outcome.best_genome, outcome.cost_spent, outcome.best_result.score
+        left = total - spent
+    search_seconds = time.perf_counter() - started
+    model, epochs = final_model(genome, params, data, max(0.0, left))
+    fused, _ = fuse_model(model.cpu().eval())
+    logits = predict_logits(fused, data.test.images, torch.device("cpu"))
+    seconds = time.perf_counter() - started
+    return {"method": method, "budget": total, "seed": seed, "test_accuracy": float((logits.argmax(1) == data.test.labels).float().mean()),
+            "search_val_accuracy": search_value, "search_cost": round(spent, 3), "final_epochs": epochs,
+            "search_seconds": round(search_seconds, 1), "seconds": round(seconds, 1), "genome": genome}
+
+
+def interval(values: list[float]) -> list[float]:
+    """Mean and 95% t interval."""
+    from scipy import stats
+
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return [round(mean, 4)] * 3
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return [round(mean, 4), round(float(mean - half), 4), round(float(mean + half), 4)]
+
+
+def table(runs: list[dict]) -> str:
+    budgets_seen = sorted({r["budget"] for r in runs})
+    lines = ["| budget (reference s) | method | test accuracy, mean [95% CI] | per seed | final epochs | wall min (mean) |",
+             "| ---: | --- | --- | --- | --- | ---: |"]
+    for total in budgets_seen:
+        for method in METHODS:
+            rows = sorted((r for r in runs if r["budget"] == total and r["method"] == method), key=lambda r: r["seed"])
+            if not rows:
+                continue
+            mean, low, high = interval([r["test_accuracy"] for r in rows])
+            lines.append(f"| {total:g} | {LABELS[method]} | {mean:.4f} [{low:.4f}, {high:.4f}] | "
+                         + ", ".join(f"{r['test_accuracy']:.4f}" for r in rows) + " | "
+                         + ", ".join(str(r["final_epochs"]) for r in rows)
+                         + f" | {statistics.mean(r['seconds'] for r in rows) / 60:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for index, method in enumerate(METHODS):
+        rows = [r for r in runs if r["method"] == method]
+        if not rows:
+            continue
+        ax.scatter([r["seconds"] / 60 for r in rows], [r["test_accuracy"] for r in rows], color=f"C{index}", alpha=0.5,
+                   s=18)
+        means = sorted((statistics.mean(r["seconds"] for r in rows if r["budget"] == b) / 60,
+                        statistics.mean(r["test_accuracy"] for r in rows if r["budget"] == b))
+                       for b in sorted({r["budget"] for r in rows}))
+        ax.plot(*zip(*means), color=f"C{index}", marker="o", label=LABELS[method])
+    ax.set_xlabel("wall time of the run, minutes (one core)")
+    ax.set_ylabel("test accuracy of the final model")
+    ax.set_title("CIFAR-10 subset: accuracy against time (dots: seeds; lines: means per budget)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def update_readme(text: str, start: str = "<!-- time-to-accuracy:start -->", end: str = "<!-- time-to-accuracy:end -->") -> bool:
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        return False
+    head, rest = content.split(start, 1)
+    readme.write_text(head + start + "\n" + text + end + rest.split(end, 1)[1])
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budgets", default="600,1200", help="reference seconds per run")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one core each")
+    parser.add_argument("--out", default=str(RESULTS / "time_to_accuracy.json"))
+    args = parser.parse_args()
+    if not SHARED.exists():
+        raise SystemExit(f"time_to_accuracy: {SHARED} not found: this benchmark needs the shared CIFAR-10 archive")
+    out = Path(args.out)
+    runs = json.loads(out.read_text())["runs"] if out.exists() else []
+    done = {(r["method"], r["budget"], r["seed"]) for r in runs}
+    jobs = [(m, float(b), int(s), args.images) for b in args.budgets.split(",") for s in args.seeds.split(",")
+            for m in args.methods.split(",") if (m, float(b), int(s)) not in done]
+    for seed in {job[2] for job in jobs}:
+        data_for(seed, args.images)  # prepared once, before the jobs read it
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for row in pool.map(run_one, jobs):
+            runs.append(row)
+            print({k: v for k, v in row.items() if k != "genome"}, flush=True)
+            out.write_text(json.dumps({"images": args.images, "runs": runs}, indent=1) + "\n")
+    plot(runs, out.with_suffix(".png"))
+    text = table(runs)
+    print(text)
+    if out.resolve() == (RESULTS / "time_to_accuracy.json").resolve():
+        print("README table updated" if update_readme(text) else "README has no time-to-accuracy markers")
+
+
+if __name__ == "__main__":
+    main()
