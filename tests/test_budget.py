@@ -48,18 +48,19 @@ def history(folder) -> list[dict]:
 
 
 def test_the_search_spends_its_share_and_the_final_training_gets_the_rest(in_tmp):
-    params = budget_params(total=60.0, share=0.5)
+    params = budget_params(total=16.0, share=0.5)
     run_stages(params)
     report = BudgetReport(**json.loads((in_tmp / "search" / "budget.json").read_text()))
     rows = history(in_tmp)
     costs = [float(r["cost"]) for r in rows]
-    assert report.search_spent == pytest.approx(sum(costs), rel=1e-6)
+    # history.csv and budget.json each round to 6 decimals: the sums agree to that per row
+    assert report.search_spent == pytest.approx(sum(costs), abs=1e-6 * (len(rows) + 1))
     last_generation = [float(r["cost"]) for r in rows if r["generation"] == rows[-1]["generation"]]
-    assert sum(costs) - sum(last_generation) < 30.0 <= sum(costs)  # stopped by its 50% share, not before
+    assert sum(costs) - sum(last_generation) < 8.0 <= sum(costs)  # stopped by its 50% share, not before
     genome = load_best_yaml(in_tmp / "search" / "best.yaml")
     epoch_cost = final_epoch_cost(genome, load_prepared(in_tmp / "data" / "prepared"), refit=True)
     trained = json.loads((in_tmp / "metrics" / "train.json").read_text())
-    assert trained["epochs"] == max(1, math.floor((60.0 - report.search_spent) / epoch_cost))
+    assert trained["epochs"] == max(1, math.floor((16.0 - report.search_spent) / epoch_cost))
     assert trained["epochs"] > 1
 
 
@@ -89,7 +90,7 @@ def test_the_default_unit_reproduces_the_search_and_the_final_training(tmp_path,
         monkeypatch.chdir(folder)
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
         monkeypatch.setenv("AUTOML_STORE", str(folder / "store"))  # nothing shared: both train everything
-        run_stages(budget_params(total=40.0))
+        run_stages(budget_params(total=12.0))
         rows = [{k: v for k, v in r.items() if k != "seconds"} for r in history(folder)]
         train = {k: v for k, v in json.loads((folder / "metrics" / "train.json").read_text()).items() if k != "seconds"}
         outputs.append(((folder / "search" / "best.yaml").read_text(), rows, train))
