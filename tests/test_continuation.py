@@ -230,6 +230,26 @@ def test_warm_start_from_a_file_and_from_an_mlflow_run(in_tmp):
         assert first_generation(in_tmp)[:2] == best_two
 
 
+def test_warm_start_genomes_are_not_crowded_out_by_the_portfolio_and_are_counted(in_tmp, capsys):
+    import csv
+
+    from stages import data
+    from stages import search as search_stage
+
+    data.run(stage_params())
+    search_stage.run(stage_params(generations=1))
+    shutil.copy(in_tmp / "search" / "history.csv", in_tmp / "earlier.csv")
+    with open(in_tmp / "earlier.csv") as handle:
+        ranked = sorted((r for r in csv.DictReader(handle) if not r["failure"]), key=lambda r: -float(r["val_accuracy"]))
+    best_two = list(dict.fromkeys(r["genome_key"] for r in ranked))[:2]
+    capsys.readouterr()
+    # population 4 and four portfolio recipes: the first generation grows to hold all six
+    search_stage.run(stage_params(population=4, portfolio=True, warm_start=str(in_tmp / "earlier.csv")))
+    first = first_generation(in_tmp)
+    assert first[:2] == best_two and len(first) == 6
+    assert "search: warm start: 2 of 2 genomes evaluated in the first generation" in capsys.readouterr().out
+
+
 def test_the_portfolio_comes_first_scaled_to_the_data(in_tmp):
     import csv
 

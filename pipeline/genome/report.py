@@ -64,6 +64,12 @@ def summary(outcome) -> dict:
     }
 
 
+def warm_start_used(outcome, genomes: list[dict]) -> int:
+    """How many of `genomes` (as the search proposed them) were evaluated in generation 0."""
+    first = {genome_key(r.genome) for generation, _, r in outcome.history if generation == 0}
+    return sum(genome_key(g) in first for g in genomes)
+
+
 def best_genomes(path: Path, count: int) -> list[dict]:
     """The `count` best distinct genomes of an earlier search's history.csv or
     hall_of_fame.json (failed candidates left out), best first: a warm start."""

@@ -39,10 +39,15 @@ class AgingEvolution(Strategy):
 
     def propose(self, generation: int, archive: Archive) -> list[dict]:
         if generation == 0 or not self.ages:
-            return self.fresh_samples(self.population_size, archive)
+            return self.first_generation(archive)
         return [self.unseen(self.mutants(parent), archive) for parent in self.parents(self.offspring)]
 
     def observe(self, generation, scored, archive):
-        self.ages.extend(entry for entry in scored if entry is not None)
+        arrived = [entry for entry in scored if entry is not None]
+        if generation == 0 and len(arrived) > self.population_size:
+            # A first generation grown by warm-start genomes keeps its best, in their order.
+            kept = {id(s) for s in sorted(arrived, key=Scored.sort_key, reverse=True)[: self.population_size]}
+            arrived = [s for s in arrived if id(s) in kept]
+        self.ages.extend(arrived)
         while len(self.ages) > self.population_size:
             self.ages.popleft()

@@ -97,6 +97,11 @@ class Strategy(ABC):
         archive.mark_proposed([genome])
         return genome
 
+    def first_generation(self, archive: Archive) -> list[dict]:
+        """Every queued (warm-start) genome, then random samples up to `population`: the
+        first generation grows rather than leave a queued genome out."""
+        return self.fresh_samples(max(self.population_size, len(self.queued)), archive)
+
     def samples(self, tries: int = 20) -> Iterator[dict]:
         return (self.sample() for _ in range(tries))
 

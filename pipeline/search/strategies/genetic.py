@@ -85,7 +85,7 @@ class GeneticStrategy(Strategy):
 
     def propose(self, generation: int, archive: Archive) -> list[dict]:
         if generation == 0 or not self.pop:
-            return self.fresh_samples(self.population_size, archive)
+            return self.first_generation(archive)
         with self.deap():
             offspring = algorithms.varAnd(self.select_parents(self.individuals(self.pop)), self.toolbox,
                                           self.crossover, self.mutation)

@@ -8,4 +8,4 @@ class RandomStrategy(Strategy):
     """Independent samples never proposed before, `population` per generation."""
 
     def propose(self, generation, archive):
-        return self.fresh_samples(self.population_size, archive)
+        return self.first_generation(archive) if generation == 0 else self.fresh_samples(self.population_size, archive)

@@ -74,7 +74,7 @@ class SurrogateEvolution(AgingEvolution):
 
     def propose(self, generation: int, archive: Archive) -> list[dict]:
         if generation == 0 or len(archive.finished()) < 2:
-            return self.fresh_samples(self.population_size, archive)
+            return self.first_generation(archive)
         slots = [self.is_random_slot() for _ in range(self.offspring)]
         screened = self.screened(slots.count(False), archive) if not all(slots) else []
         out = []
