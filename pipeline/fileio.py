@@ -1,14 +1,19 @@
 """Atomic writes and safe loads for every file the pipeline produces.
 
-A write goes to a temporary file in the target folder and is moved into place with
-`os.replace`, so a crash or Ctrl-C never leaves a half-written output. Loads of torch files
-always use `weights_only=True` (no pickle code runs) and name the file when it is unreadable.
+A write goes to a file of the final name inside a temporary folder next to the target and
+is moved into place with `os.replace`, so a crash or Ctrl-C never leaves a half-written
+output. The file keeps its final name while it is written because some writers record it
+(`torch.save` names the records of its zip archive after the file, `torch.export.save`
+wants a `.pt2` suffix): the same content gives the same bytes. It is created by the writer
+itself, so it gets the umask's mode like any other file. Loads of torch files always use
+`weights_only=True` (no pickle code runs) and name the file when it is unreadable.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -24,17 +29,17 @@ def project_root(root: Path = Path(".")) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)` and move the result onto `path` only if it succeeded."""
+    """Call `write(tmp_path)`, where `tmp_path` has `path`'s name in a temporary folder of
+    `path`'s folder, and move the result onto `path` only if it succeeded."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        write(Path(tmp))
+        tmp = folder / path.name
+        write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:
