@@ -6,6 +6,10 @@ carry a sha256; the download is checked before anything is extracted, extraction
 members that would land outside the target, links and devices, and every step works in a
 temporary path that is renamed into place only when it succeeded, so a failure leaves
 nothing behind. Extracted archives are cached by checksum under the downloads folder.
+
+Messages name where the value came from: `data.source`/`data.sha256` for the data stage,
+or the command's own options (`--images`, `--data`, `--sha256`) when `automl predict` or
+`automl evaluate` passes them as `option`/`checksum`.
 """
 from __future__ import annotations
 
@@ -45,47 +49,47 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, timeout: float = 60.0) -> None:
+def download(url: str, dest: Path, timeout: float = 60.0, option: str = "data.source") -> None:
     """Copy a URL to `dest` (a temporary path chosen by the caller)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        raise UserError(f"data.source: cannot download {url} ({getattr(err, 'reason', err)})") from None
+        raise UserError(f"{option}: cannot download {url} ({getattr(err, 'reason', err)})") from None
 
 
-def _safe_target(dest: Path, name: str, source: str) -> Path:
+def _safe_target(dest: Path, name: str, source: str, option: str = "data.source") -> Path:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts:
-        raise UserError(f"data.source: {source}: member '{name}' would be extracted outside the target; refused")
+        raise UserError(f"{option}: {source}: member '{name}' would be extracted outside the target; refused")
     return dest / Path(*path.parts) if path.parts else dest
 
 
-def extract_tar(archive: Path, dest: Path, source: str) -> None:
+def extract_tar(archive: Path, dest: Path, source: str, option: str = "data.source") -> None:
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for member in members:
-                _safe_target(dest, member.name, source)
+                _safe_target(dest, member.name, source, option)
                 if not (member.isfile() or member.isdir()):
                     kind = "link" if (member.issym() or member.islnk()) else "special file"
-                    raise UserError(f"data.source: {source}: member '{member.name}' is a {kind}; refused")
+                    raise UserError(f"{option}: {source}: member '{member.name}' is a {kind}; refused")
             tar.extractall(dest, members=members, filter="data")
     except (tarfile.TarError, EOFError, OSError) as err:
-        raise UserError(f"data.source: {source}: not a readable tar archive ({err})") from None
+        raise UserError(f"{option}: {source}: not a readable tar archive ({err})") from None
 
 
-def extract_zip(archive: Path, dest: Path, source: str) -> None:
+def extract_zip(archive: Path, dest: Path, source: str, option: str = "data.source") -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
-                _safe_target(dest, info.filename, source)
+                _safe_target(dest, info.filename, source, option)
                 mode = info.external_attr >> 16
                 if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    raise UserError(f"data.source: {source}: member '{info.filename}' is a link or special file; refused")
+                    raise UserError(f"{option}: {source}: member '{info.filename}' is a link or special file; refused")
             zf.extractall(dest)
     except (zipfile.BadZipFile, OSError) as err:
-        raise UserError(f"data.source: {source}: not a readable zip archive ({err})") from None
+        raise UserError(f"{option}: {source}: not a readable zip archive ({err})") from None
 
 
 def _single_root(folder: Path) -> Path:
@@ -98,17 +102,21 @@ def _single_root(folder: Path) -> Path:
     return folder
 
 
-def fetch_folder(source: str, sha256: str, downloads: Path) -> Path:
-    """The local directory of class folders that `source` names (downloading/extracting it)."""
+def fetch_folder(source: str, sha256: str, downloads: Path, option: str = "data.source",
+                 checksum: str = "data.sha256") -> Path:
+    """The local directory that `source` names (downloading/extracting it); errors name
+    `option` (where `source` came from) and `checksum` (where `sha256` came from)."""
     if not source:
-        raise UserError("data.source: required for dataset 'imagefolder' (a directory, archive or URL)")
+        raise UserError(f"{option}: required for dataset 'imagefolder' (a directory, archive or URL)")
     local = Path(source[len("file://"):]) if source.startswith("file://") else Path(source)
+    if not source.startswith(("http://", "https://")) and not local.exists():
+        raise UserError(f"{option}: {source}: not found")
     if not is_url(source) and local.is_dir():
         return local
     if not is_archive(source):
-        raise UserError(f"data.source: {source}: expected a directory or a {', '.join(ARCHIVE_SUFFIXES)} archive")
+        raise UserError(f"{option}: {source}: expected a directory or a {', '.join(ARCHIVE_SUFFIXES)} archive")
     if not sha256:
-        raise UserError(f"data.sha256: required for the archive or URL {source}")
+        raise UserError(f"{checksum}: required for the archive or URL {source}")
     downloads.mkdir(parents=True, exist_ok=True)
     target = downloads / f"imagefolder-{sha256[:16]}"
     if target.is_dir():
@@ -117,41 +125,51 @@ def fetch_folder(source: str, sha256: str, downloads: Path) -> Path:
         work = Path(work)
         archive = work / Path(local.name or "archive").name
         if source.startswith(("http://", "https://")):
-            download(source, archive)
+            download(source, archive, option=option)
         elif not local.is_file():
-            raise UserError(f"data.source: {source}: no such file")
+            raise UserError(f"{option}: {source}: not a file")
         else:
             shutil.copyfile(local, archive)
         actual = sha256_of(archive)
         if actual != sha256.lower():
-            raise UserError(f"data.sha256: {archive.name} from {source} has sha256 {actual}, expected {sha256}")
+            raise UserError(f"{checksum}: {archive.name} from {source} has sha256 {actual}, expected {sha256}")
         extracted = work / "extracted"
         extracted.mkdir()
-        (extract_zip if archive.name.lower().endswith(".zip") else extract_tar)(archive, extracted, source)
+        (extract_zip if archive.name.lower().endswith(".zip") else extract_tar)(archive, extracted, source, option)
         os.replace(extracted, target)
     return _single_root(target)
 
 
-def load_image_folder(root: Path, image_size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_image_folder(root: Path, image_size: int, option: str = "data.source",
+                      unreadable: list[tuple[str, str]] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode `root/<class>/<image>` into uint8 N x C x H x W (classes = sorted folder names).
 
     All-grayscale folders stay one channel, otherwise everything becomes RGB. Images of
-    different sizes need `data.image_size`, which resizes every image to a square.
+    different sizes need `data.image_size`, which resizes every image to a square. An image
+    that cannot be decoded is an error, or, when an `unreadable` list is given, skipped and
+    added to it as (path relative to `root`, error).
     """
     from PIL import Image, UnidentifiedImageError
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [(c, p) for c in classes for p in sorted((root / c).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     if len(classes) < 2 or not files:
-        raise UserError(f"data.source: {root}: expected at least two class folders of images (found {len(classes)})")
-    opened = []
-    for _, path in files:
+        raise UserError(f"{option}: {root}: expected at least two class folders of images (found {len(classes)})")
+    opened, kept = [], []
+    for entry in files:
+        path = entry[1]
         try:
             with Image.open(path) as image:
                 image.load()
                 opened.append(image)
+                kept.append(entry)
         except (UnidentifiedImageError, OSError) as err:
-            raise UserError(f"data.source: {path}: cannot decode image ({first_line(err, 120)})") from None
+            if unreadable is None:
+                raise UserError(f"{option}: {path}: cannot decode image ({first_line(err, 120)})") from None
+            unreadable.append((str(path.relative_to(root)), f"{type(err).__name__}: {first_line(err, 120)}"))
+    if not opened:
+        raise UserError(f"{option}: {root}: no readable images ({len(files)} files could not be decoded)")
+    files = kept
     mode = "L" if all(image.mode in ("1", "L", "LA", "I", "I;16", "F") for image in opened) else "RGB"
     arrays = []
     for image in opened:

@@ -89,30 +89,33 @@ def decode_image(path: Path, input_shape: list[int]) -> torch.Tensor:
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
-        array = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy())
+        array = np.array(image, dtype=np.uint8)  # a copy: PIL's buffer is read-only, torch warns about those
+    return torch.from_numpy(array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
 def predict_files(predictor: Predictor, files: list[Path], top_k: int = 1, batch: int = 256,
-                  root: Path | None = None) -> list[Prediction]:
+                  root: Path | None = None, names: list[str] | None = None) -> list[Prediction]:
     """The top-k classes of every file, in batches; a file that cannot be decoded gets its
-    error instead of a prediction (the others are still classified)."""
+    error instead of a prediction (the others are still classified). Files are named by
+    `names`, else relative to `root`, else as given."""
     from PIL import UnidentifiedImageError
 
+    if names is None:
+        names = [str(path.relative_to(root)) if root else str(path) for path in files]
+    pairs = list(zip(files, names))
     out: list[Prediction] = []
-    for start in range(0, len(files), batch):
-        decoded, names = [], []
-        for path in files[start : start + batch]:
-            name = str(path.relative_to(root)) if root else str(path)
+    for start in range(0, len(pairs), batch):
+        decoded, decoded_names = [], []
+        for path, name in pairs[start : start + batch]:
             try:
                 decoded.append(decode_image(path, predictor.input_shape))
-                names.append(name)
+                decoded_names.append(name)
             except (UnidentifiedImageError, OSError, ValueError) as err:
                 out.append(Prediction(name, [], f"{type(err).__name__}: {first_line(err)}"))
         if not decoded:
             continue
         probabilities = predictor.logits(torch.stack(decoded)).softmax(1)
         values, indices = probabilities.topk(min(top_k, probabilities.shape[1]), dim=1)
-        for name, row_values, row_indices in zip(names, values.tolist(), indices.tolist()):
+        for name, row_values, row_indices in zip(decoded_names, values.tolist(), indices.tolist()):
             out.append(Prediction(name, [(predictor.class_names[i], p) for i, p in zip(row_indices, row_values)]))
     return sorted(out, key=lambda p: p.file)
