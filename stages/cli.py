@@ -1,4 +1,4 @@
-"""`automl`: one subcommand per DVC stage, plus `predict`, `cache` and `schema`.
+"""`automl`: one subcommand per DVC stage (`check` first), plus `predict`, `cache` and `schema`.
 
 A `UserError` (bad params, missing or corrupt file, unreachable tracking server) is printed
 as one line and exits with status 2; SIGTERM and SIGINT become KeyboardInterrupt (outside MLflow writes) so a stage
@@ -55,6 +55,7 @@ def _stage_command(stage: str, doc: str):
     return main.command(name=stage)(command)
 
 
+_stage_command("check", "Validate params.yaml (DVC runs this first: a refused value stops before any output is removed).")
 _stage_command("data", "Prepare the dataset into data/prepared/.")
 _stage_command("search", "Evolve architectures and recipes; write search/.")
 _stage_command("train", "Train search/best.yaml; write models/model.pt.")
@@ -78,14 +79,20 @@ def evaluate(params_path: str, model_path, data_source, sha256, out) -> None:
 
 @main.command(name="predict")
 @click.option("--model", "model_path", required=True, help="fused.pt, model.pt or an export (.onnx, .pt2, .torchscript.pt).")
-@click.option("--images", required=True, help="A folder of images (searched recursively), an archive or a URL.")
+@click.option("--images", multiple=True,
+              help="An image file, a folder of images (searched recursively), an archive or a URL; repeatable.")
 @click.option("--sha256", default="", help="Checksum of the --images archive or URL.")
 @click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="The CSV to write: one row per image file.")
 @click.option("--top-k", default=1, show_default=True, type=click.IntRange(1, 100), help="Classes per image.")
-def predict(model_path, images, sha256, out, top_k) -> None:
-    """Classify new, unlabelled images: predicted class and probability per file."""
-    _guarded("predict", lambda: __import__("stages.predict", fromlist=["x"]).predict(model_path, images, sha256, out, top_k))
+@click.argument("paths", nargs=-1, metavar="[IMAGES]...")
+def predict(model_path, images, sha256, out, top_k, paths) -> None:
+    """Classify new, unlabelled images: predicted class and probability per file. Images
+    come from --images and from the paths after the options (`photos/*.jpg`)."""
+    sources = [*images, *paths]
+    if not sources:
+        raise click.UsageError("--images: required (an image file, a folder, an archive or a URL)")
+    _guarded("predict", lambda: __import__("stages.predict", fromlist=["x"]).predict(model_path, sources, sha256, out, top_k))
 
 
 @main.group(name="cache")

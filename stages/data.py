@@ -20,6 +20,7 @@ def run(params: Params) -> None:
         }
         write_json(METRICS / "data.json", summary)
         tracking.log_params({"dataset": params.data.dataset, "input_shape": data.input_shape})
+        tracking.log_dataset(data, params.data)
         tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, int)})
         print(f"data: {params.data.dataset} {data.input_shape} {data.num_classes} classes; "
               f"train {len(data.train)} / val {len(data.val)} / test {len(data.test)}")

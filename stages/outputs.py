@@ -20,6 +20,12 @@ FUSED = MODELS / "fused.pt"
 EXPORTS_DIR = MODELS / "exports"  # fused.onnx, fused.pt2 (and fused.torchscript.pt when asked for)
 METRICS = Path("metrics")
 PLOTS = METRICS / "plots"
+# Wall-clock seconds and latencies, one file per stage: outputs no stage depends on and no
+# DVC metrics, so they never rerun anything and `dvc exp show` leaves them out
+# (`dvc metrics show metrics/timings/fuse.json` shows them).
+TIMINGS = METRICS / "timings"
+EVALUATE_REPORT = METRICS / "evaluate_report.json"  # per-class precision/recall and confusion matrix
+CHECKED = METRICS / "params.ok"  # the check stage's constant output; every stage depends on it
 
 
 def store_dir() -> Path:

@@ -20,7 +20,7 @@ from pipeline.search import run_search
 from pipeline.train import budget
 from pipeline.tracking.plots import fitness_plot, pareto_plot
 from pipeline.tracking.run import StageRun, search_artifact
-from stages.outputs import BEST, BUDGET, HALL_OF_FAME, HISTORY, METRICS, PARETO, PLOTS, PREPARED, RECORD, store_dir
+from stages.outputs import BEST, BUDGET, HALL_OF_FAME, HISTORY, METRICS, PARETO, PLOTS, PREPARED, RECORD, TIMINGS, store_dir
 
 
 def warm_start_genomes(params: Params) -> list[dict]:
@@ -45,6 +45,7 @@ def run(params: Params) -> None:
         problem = CNNProblem(params.space, load_prepared(PREPARED), str(device), params.runtime.bf16, settings.max_params,
                              measure_latency="latency" in settings.objectives,
                              time_limit=settings.candidate_timeout or None)
+        tracking.log_dataset(problem.data, params.data, ("train", "validation"))
         counter = Counter()
         first = portfolio(params.space, problem.data.input_shape) if settings.portfolio else []
         warm = first + warm_start_genomes(params)
@@ -73,9 +74,13 @@ def run(params: Params) -> None:
         if outcome.pareto:
             pictures.append(pareto_plot(outcome.pareto, settings.objectives, PLOTS / "pareto.png"))
         summary = report.summary(outcome)
+        timings = {"seconds": summary.pop("seconds")}  # wall clock: not a DVC metric (stages/outputs.py)
         write_json(METRICS / "search.json", summary)
+        write_json(TIMINGS / "search.json", timings)
         tracking.log_params({f"best.{k}": v for k, v in active_genes(outcome.best_genome).items()})
-        tracking.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        tracking.log_metrics({k: v for k, v in {**summary, **timings}.items() if isinstance(v, (int, float))})
+        tracking.log_headline({"best_val_accuracy": summary["best_val_accuracy"], "search_trainings": outcome.trained,
+                               "search_seconds": timings["seconds"]})
         tracking.log_metrics({"budget_search_spent": spent.search_spent, "budget_left": spent.left})
         tracking.set_tags({"stop_reason": outcome.stop_reason})
         for path in (BEST, HISTORY, HALL_OF_FAME, PARETO, BUDGET):

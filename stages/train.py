@@ -13,7 +13,7 @@ from pipeline.tracking.plots import training_curve_plot
 from pipeline.tracking.run import StageRun
 from pipeline.train import budget
 from pipeline.train.final import EpochProgress, train_final
-from stages.outputs import BEST, BUDGET, METRICS, MODEL, PLOTS, PREPARED
+from stages.outputs import BEST, BUDGET, METRICS, MODEL, PLOTS, PREPARED, TIMINGS
 
 
 def planned_epochs(params: Params, genome: dict, data, tracking) -> int:
@@ -34,6 +34,7 @@ def run(params: Params) -> None:
     genome = load_best_yaml(BEST)
     with StageRun("train", params) as tracking:
         data = load_prepared(PREPARED)
+        tracking.log_dataset(data, params.data, ("train", "validation"))
         tracking.log_params(active_genes(genome))
         settings = params.train
         epochs = planned_epochs(params, genome, data, tracking)
@@ -57,10 +58,13 @@ def run(params: Params) -> None:
         summary = {"val_accuracy": result.val_accuracy, "val_loss": result.val_loss, "params": result.params,
                    "epochs": epochs, "chosen_epoch": result.chosen_epoch,
                    "refit_epochs": final.epochs if final.refit else 0, "seconds": round(result.seconds, 3)}
+        timings = {"seconds": summary.pop("seconds")}  # wall clock: not a DVC metric (stages/outputs.py)
         write_json(METRICS / "train.json", summary)
+        write_json(TIMINGS / "train.json", timings)
         tracking.log_curve(curve)
         tracking.log_artifact(training_curve_plot(curve, PLOTS / "train_curve.png"), "plots")
-        tracking.log_metrics(summary)
+        tracking.log_metrics({**summary, **timings})
+        tracking.log_headline({"params": result.params})
         tracking.log_model(model.cpu().eval(), "model", data.val.images[:2].float().div(255).numpy())
         refit = f", refit on train + validation for {final.epochs} epochs" if final.refit else ""
         print(f"train: val accuracy {result.val_accuracy:.4f} at epoch {result.chosen_epoch} ({settings.select})"

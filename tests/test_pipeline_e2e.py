@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def project(tmp_path_factory, dvc_env):
     path = make_project(tmp_path_factory.mktemp("first"), dvc_env, TINY)
     result = sh(["dvc", "repro"], path, dvc_env)
-    assert ran_stages(result.stdout) == {"data", "search", "train", "fuse", "evaluate"}
+    assert ran_stages(result.stdout) == {"check", "data", "search", "train", "fuse", "evaluate"}
     (path / "repro.log").write_text(result.stdout + result.stderr)
     return path
 
@@ -102,11 +102,11 @@ def test_editing_params_reruns_only_dependent_stages(project, dvc_env):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["epochs"] = 3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout) == {"train", "fuse", "evaluate"}
+    assert ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout) == {"check", "train", "fuse", "evaluate"}
     # best.yaml records the fitness and its budget, so a new search budget reaches train.
     params["search"]["epochs"] = 2
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout) == {"search", "train", "fuse", "evaluate"}
+    assert ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout) == {"check", "search", "train", "fuse", "evaluate"}
     # A space edit always reruns the search; train follows only if the best genome changed
     # (DVC compares best.yaml's content, and an unchanged winner needs no retraining).
     before = (project / "search/best.yaml").read_text()
@@ -114,7 +114,7 @@ def test_editing_params_reruns_only_dependent_stages(project, dvc_env):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = ran_stages(sh(["dvc", "repro"], project, dvc_env).stdout)
     changed = (project / "search/best.yaml").read_text() != before
-    assert ran == ({"search", "train", "fuse", "evaluate"} if changed else {"search"})
+    assert ran == ({"check", "search", "train", "fuse", "evaluate"} if changed else {"check", "search"})
 
 
 def test_dvc_experiment_with_set_param_is_listed(project, dvc_env):
@@ -132,29 +132,29 @@ def test_dvc_experiment_with_set_param_is_listed(project, dvc_env):
     assert "accuracy" in data[0]["metrics"]["metrics/evaluate.json"]["data"]
 
 
-def test_registered_model_and_png_artifacts(project):
+def test_registry_holds_only_improvements_and_pngs_are_artifacts(project):
+    """After every evaluate run of this module (reruns, an experiment), the versions are
+    exactly the runs that beat every earlier one on the same test split, and `champion`
+    names the newest of them."""
     import mlflow
-    import mlflow.pytorch
-    import torch
     from mlflow import MlflowClient
-
-    from pipeline.data.prepare import load_prepared
-    from pipeline.deploy.predict import load_predictor
 
     uri = f"sqlite:///{project / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    versions = client.search_model_versions("name = 'automl-classifier'")
-    assert versions
-    registered = mlflow.pytorch.load_model(f"models:/automl-classifier/{max(int(v.version) for v in versions)}")
-    data = load_prepared(project / "data/prepared")
-    images = data.test.images.float() / 255
-    with torch.no_grad():
-        from_registry = registered(images).argmax(1)
-    from_file = load_predictor(project / "models/fused.pt").logits(data.test.images).argmax(1)
-    assert torch.equal(from_registry, from_file)
-
     runs = mlflow.search_runs(experiment_names=["e2e"], output_format="list")
+    evaluations = sorted((r for r in runs if r.data.tags.get("automl.stage") == "evaluate"), key=lambda r: r.info.start_time)
+    improving, best = [], -1.0
+    for run in evaluations:
+        if run.data.metrics["test_accuracy"] > best:
+            improving.append(run.info.run_id)
+            best = run.data.metrics["test_accuracy"]
+    versions = sorted(client.search_model_versions("name = 'automl-classifier'"), key=lambda v: int(v.version))
+    assert [v.tags["run_id"] for v in versions] == improving
+    champion = client.get_model_version_by_alias("automl-classifier", "champion")
+    assert champion.version == versions[-1].version and float(champion.tags["test_accuracy"]) == best
+    assert champion.tags["pipeline_run_id"] and champion.tags["dataset"] == "digits"
+
     stage_run = {r.data.tags.get("automl.stage"): r for r in runs if r.data.tags.get("automl.stage")}
     expected = {"search": "search_fitness.png", "train": "train_curve.png", "evaluate": "confusion.png"}
     for stage, picture in expected.items():
@@ -187,20 +187,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_registered_model_serves_the_right_classes_over_http(project, dvc_env):
-    """`mlflow models serve` on 127.0.0.1 answers a real request for a few test images."""
+def test_registered_model_serves_class_names_and_probabilities_over_http(project, dvc_env):
+    """`mlflow models serve -m models:/automl-classifier@champion` on 127.0.0.1 answers a real
+    request for a few test images with what the registered pyfunc gives in this process."""
     import subprocess
     import time
     import urllib.request
 
+    import mlflow
+
     from pipeline.data.prepare import load_prepared
-    from pipeline.deploy.predict import load_predictor
 
     port = _free_port()
-    env = dict(dvc_env, MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
-    server = subprocess.Popen(["mlflow", "models", "serve", "-m", "models:/automl-classifier/latest", "--env-manager",
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    env = dict(dvc_env, MLFLOW_TRACKING_URI=uri)
+    server = subprocess.Popen(["mlflow", "models", "serve", "-m", "models:/automl-classifier@champion", "--env-manager",
                                "local", "--host", "127.0.0.1", "--port", str(port)],
                               cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    data = load_prepared(project / "data/prepared")
+    images = (data.test.images[:6].float() / 255).numpy()
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -211,9 +216,7 @@ def test_registered_model_serves_the_right_classes_over_http(project, dvc_env):
                         break
             except OSError:
                 time.sleep(1)
-        data = load_prepared(project / "data/prepared")
-        images = data.test.images[:6]
-        body = json.dumps({"inputs": (images.float() / 255).tolist()}).encode()
+        body = json.dumps({"inputs": images.tolist()}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -221,6 +224,12 @@ def test_registered_model_serves_the_right_classes_over_http(project, dvc_env):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    classes = [max(range(len(row)), key=row.__getitem__) for row in served]
-    expected = load_predictor(project / "models/fused.pt").logits(images).argmax(1).tolist()
-    assert classes == expected
+    mlflow.set_tracking_uri(uri)
+    local = mlflow.pyfunc.load_model("models:/automl-classifier@champion").predict(images)
+    assert [row["class"] for row in served] == list(local["class"])
+    assert all(row["class"] in data.class_names for row in served)
+    for row, probability in zip(served, local["probability"]):
+        assert row["probability"] == pytest.approx(probability, abs=1e-6)
+        assert set(row["probabilities"]) == set(data.class_names)
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert max(row["probabilities"].values()) == pytest.approx(row["probability"], abs=1e-9)

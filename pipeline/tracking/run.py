@@ -1,11 +1,14 @@
 """The MLflow run tree of one pipeline execution, and the lifecycle of a stage's run.
 
-One experiment per project; one parent run per pipeline execution carrying all of
-params.yaml, the git commit and a params hash; one nested run per stage; under `search`,
-one nested run per evaluated individual. DVC runs each stage in its own process, so a stage
-finds its execution's parent run by tags (params hash, commit, DVC experiment name) among
-runs still RUNNING; `evaluate`, the last stage, closes it, and a stage that fails or is
-interrupted closes it as FAILED or KILLED. `StageRun` is only this lifecycle; what a stage
+One experiment per project; one parent run `pipeline` per execution (one `dvc repro`,
+`dvc exp run` or queued experiment: `execution.execution_id`) carrying all of params.yaml,
+the git commit, a params hash and its headline metrics; one nested run per stage; under
+`search`, one nested run per evaluated individual. DVC runs each stage in its own process
+and may skip any of them, so no stage can know it is the last: each stage reopens its
+execution's parent (found by the `automl.execution` tag) while it runs and ends it when it
+exits, FINISHED, or FAILED/KILLED when the stage failed or was stopped (a later stage does
+not turn that back into FINISHED). Every run that starts ends, whichever stages ran; the
+parent's tag `automl.stages` lists them. `StageRun` is only this lifecycle; what a stage
 logs goes through the `RunLogger` it yields.
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from pipeline.errors import UserError, first_line
 from pipeline.fileio import project_root
 from pipeline.params import Params
+from pipeline.tracking.execution import execution_id
 from pipeline.tracking.log import RunLogger, flatten, process_tags
 from pipeline.tracking.store import (
     check_reachable,
@@ -25,9 +29,12 @@ from pipeline.tracking.store import (
     store_lock,
     tracking_uri,
 )
+from pipeline.tracking.system import SystemMetrics
 
-LAST_STAGE = "evaluate"
 PARENT_TAG = "automl.pipeline"
+EXECUTION_TAG = "automl.execution"
+STAGES_TAG = "automl.stages"  # the stages of the execution that ran, in order
+ENDED = ("FAILED", "KILLED")
 #: The MLflow 3 UI opens an experiment on the view this tag names: training runs, not GenAI traces.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
@@ -50,6 +57,8 @@ class StageRun:
         self.stage, self.params, self.root = stage, params, Path(root)
         self.client = None
         self.parent_id = self.run_id = None
+        self.parent_status = "RUNNING"  # the parent's status when this stage found it
+        self.system = None
 
     @shielded
     def __enter__(self) -> RunLogger:
@@ -64,10 +73,12 @@ class StageRun:
             self.client = MlflowClient(uri)
             self.experiment_id = self._experiment(uri)
         self._fail_abandoned_runs()
-        self.parent_id = self._find_or_start_parent()
+        self.parent_id = self._open_parent()
         tags = {"mlflow.parentRunId": self.parent_id, "automl.stage": self.stage, **self._identity_tags(), **process_tags()}
         self.run_id = self.client.create_run(self.experiment_id, run_name=self.stage, tags=tags).info.run_id
-        return RunLogger(self.client, self.experiment_id, self.run_id)
+        self.system = SystemMetrics(self.run_id, uri)
+        self.system.start()
+        return RunLogger(self.client, self.experiment_id, self.run_id, self.parent_id, uri)
 
     @shielded
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -77,11 +88,16 @@ class StageRun:
             status = "KILLED"
         else:
             status = "FAILED"
+        if self.system is not None:
+            self.system.stop()
         if exc_type is not None and exc is not None:
             self.client.set_tag(self.run_id, "automl.error", str(exc)[:500] or exc_type.__name__)
         self.client.set_terminated(self.run_id, status)
-        if status != "FINISHED" or self.stage == LAST_STAGE:
-            self.client.set_terminated(self.parent_id, status)
+        parent = self.client.get_run(self.parent_id)
+        stages = [name for name in parent.data.tags.get(STAGES_TAG, "").split(",") if name]
+        if self.stage not in stages:  # not twice when a locked store made this method run again
+            self.client.set_tag(self.parent_id, STAGES_TAG, ",".join(stages + [self.stage]))
+        self.client.set_terminated(self.parent_id, self.parent_status if self.parent_status in ENDED else status)
         return False
 
     def _experiment(self, uri: str) -> str:
@@ -125,16 +141,18 @@ class StageRun:
         }
 
     @shielded
-    def _find_or_start_parent(self) -> str:
-        tags = self._identity_tags()
-        query = " and ".join(
-            [f"tags.`{PARENT_TAG}` = 'true'", "attributes.status = 'RUNNING'"]
-            + [f"tags.`{key}` = '{value}'" for key, value in tags.items() if value]
-        )
+    def _open_parent(self) -> str:
+        """This execution's `pipeline` run, started by its first stage and reopened
+        (RUNNING again) by each later one."""
+        execution = execution_id()
+        query = f"tags.`{PARENT_TAG}` = 'true' and tags.`{EXECUTION_TAG}` = '{execution}'"
         found = self.client.search_runs([self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
         if found:
+            self.parent_status = found[0].info.status
+            self.client.update_run(found[0].info.run_id, status="RUNNING")
             return found[0].info.run_id
-        run = self.client.create_run(self.experiment_id, run_name="pipeline", tags={PARENT_TAG: "true", **tags})
+        tags = {PARENT_TAG: "true", EXECUTION_TAG: execution, **self._identity_tags()}
+        run = self.client.create_run(self.experiment_id, run_name="pipeline", tags=tags)
         RunLogger(self.client, self.experiment_id, run.info.run_id).log_params(flatten(self.params.raw))
         return run.info.run_id
 
