@@ -147,3 +147,116 @@ def test_predict_cli_classifies_a_folder_and_lists_an_unreadable_file(tmp_path, 
         assert row["class"] == tiny_digits.class_names[int(expected[index].argmax())]
         assert float(row["probability"]) == pytest.approx(float(expected[index].max()), abs=1e-5)
         assert float(row["probability_2"]) <= float(row["probability"])
+
+
+WRITE_EVERY_EXPORT = """
+import sys
+from pathlib import Path
+import torch
+from pipeline.deploy.export import EXPORTS
+from pipeline.genome.genome import default_genome
+from pipeline.nn.model import build_model
+torch.manual_seed(0)
+genome = default_genome()
+genome.update(stages=2, width=16, residual=True, attention="se", norm="batch")
+model = build_model(genome, (3, 16, 16), 10).eval()
+example = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+for export in EXPORTS.values():
+    export.write(model, example, Path(sys.argv[1]) / f"fused{export.suffix}", {"class_names": ["a"], "input_shape": [3, 16, 16]})
+"""
+
+
+def test_every_export_written_by_two_processes_has_the_same_bytes_and_the_umask_mode(tmp_path):
+    """As two runs of the fuse stage do. (TorchScript numbers the classes it traces twice in
+    one process, so only a fresh process gives the same bytes: the stage traces once.)"""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", WRITE_EVERY_EXPORT, str(tmp_path / name)], cwd=ROOT, check=True,
+                       capture_output=True, timeout=300)
+    umask = os.umask(0)
+    os.umask(umask)
+    names = sorted(f"fused{export.suffix}" for export in EXPORTS.values())
+    for folder in ("a", "b"):
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == names  # no temporary folder left
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+@pytest.fixture(scope="module")
+def digits_pt2(tmp_path_factory, tiny_digits):
+    """A small trained digits model exported as .pt2, and a folder of its test images as PNGs
+    in class folders, one of them broken."""
+    folder = tmp_path_factory.mktemp("pt2")
+    genome = default_genome()
+    genome.update(width=16, stages=2, lr=3e-3)
+    model, _ = fit(genome, tiny_digits, 4, seed=0, device=torch.device("cpu"))
+    EXPORTS["pt2"].write(model.eval(), torch.rand(2, 1, 8, 8), folder / "fused.pt2",
+                         {"class_names": tiny_digits.class_names, "input_shape": [1, 8, 8]})
+    for index, (image, label) in enumerate(zip(tiny_digits.test.images[:20], tiny_digits.test.labels[:20])):
+        target = folder / "images" / tiny_digits.class_names[label]
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[0].numpy()).save(target / f"{index:02d}.png")
+    (folder / "images" / tiny_digits.class_names[0] / "broken.png").write_bytes(b"this is not a png")
+    return folder
+
+
+def test_predict_takes_single_files_and_lists_of_them_without_warnings(digits_pt2, tiny_digits, tmp_path, capsys):
+    import csv
+
+    from stages.predict import predict
+
+    images = sorted((digits_pt2 / "images").rglob("0*.png"))[:3]
+    out = tmp_path / "predictions.csv"
+    expected = load_predictor(digits_pt2 / "fused.pt2").logits(tiny_digits.test.images[:20]).argmax(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. NumPy's "The given NumPy array is not writable"
+        predict(str(digits_pt2 / "fused.pt2"), [str(images[0])], "", str(out), 1)
+        rows = list(csv.DictReader(out.read_text().splitlines()))
+        assert [row["file"] for row in rows] == [str(images[0])] and rows[0]["class"]
+        predict(str(digits_pt2 / "fused.pt2"), [str(p) for p in images], "", str(out), 1)
+    rows = {row["file"]: row for row in csv.DictReader(out.read_text().splitlines())}
+    assert set(rows) == {str(p) for p in images}
+    for path in images:
+        assert rows[str(path)]["class"] == tiny_digits.class_names[int(expected[int(path.stem)])]
+    assert "3 images classified" in capsys.readouterr().out
+
+
+def test_predict_and_evaluate_errors_name_their_own_options(digits_pt2, tmp_path):
+    from pipeline.errors import UserError
+    from stages.evaluate import evaluate_any
+    from stages.predict import predict
+
+    with pytest.raises(UserError, match=r"^--images: .*nowhere: not found$"):
+        predict(str(digits_pt2 / "fused.pt2"), [str(tmp_path / "nowhere")], "", str(tmp_path / "p.csv"), 1)
+    with pytest.raises(UserError, match=r"^--sha256: required for the archive or URL"):
+        (tmp_path / "batch.tar.gz").write_bytes(b"x")
+        predict(str(digits_pt2 / "fused.pt2"), [str(tmp_path / "batch.tar.gz")], "", str(tmp_path / "p.csv"), 1)
+    with pytest.raises(UserError, match=r"^--data: .*nowhere: not found$"):
+        evaluate_any(str(digits_pt2 / "fused.pt2"), str(tmp_path / "nowhere"), "", None)
+
+
+def test_evaluate_lists_an_unreadable_image_and_scores_the_others(digits_pt2, tmp_path, capsys):
+    from stages.evaluate import evaluate_any
+
+    out = tmp_path / "report.json"
+    evaluate_any(str(digits_pt2 / "fused.pt2"), str(digits_pt2 / "images"), "", str(out))
+    report = json.loads(out.read_text())
+    assert report["samples"] == 20
+    assert [entry["file"] for entry in report["unreadable"]] == ["0/broken.png"]
+    assert "UnidentifiedImageError" in report["unreadable"][0]["error"]
+    printed = capsys.readouterr().out
+    assert "skipped 1 unreadable images" in printed and "0/broken.png" in printed
+
+
+def test_fuse_names_the_norms_it_left():
+    from stages.fuse import describe_norms
+
+    assert describe_norms({"GroupNorm": 6}) == "6 GroupNorm"
+    assert describe_norms({"LayerNorm": 2, "GroupNorm": 1}) == "1 GroupNorm, 2 LayerNorm"
+    assert describe_norms({}) == "none"
