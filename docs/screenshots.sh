@@ -5,9 +5,11 @@
 #     make screenshots        # or: bash docs/screenshots.sh
 #
 # It starts `mlflow ui` on a free port on 127.0.0.1, photographs the experiment page (which
-# opens on its training runs) and the latest search stage's run page, renders
-# `dvc plots show` to HTML and photographs that, then stops the server. Writes
-# docs/images/{mlflow_ui,mlflow_search_run,dvc_plots}.png.
+# opens on its training runs), the runs table of the `pipeline` runs sorted by their test
+# accuracy with the headline metrics as columns (docs/screenshot_runs.py drives Chromium for
+# the columns), and the latest search stage's run page, renders `dvc plots show` to HTML and
+# photographs that, then stops the server. Writes docs/images/{mlflow_ui,
+# mlflow_runs_by_test_accuracy,mlflow_search_run,dvc_plots}.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
@@ -17,7 +19,7 @@ PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); 
 PROFILE=$(mktemp -d)
 mlflow ui --host 127.0.0.1 --port "$PORT" --backend-store-uri "sqlite:///$PWD/mlflow.db" >/dev/null 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$PROFILE"' EXIT
+trap 'pkill -P $SERVER 2>/dev/null; kill $SERVER 2>/dev/null || true; rm -rf "$PROFILE"' EXIT
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 1; done
 
 read -r EXPERIMENT RUN < <(python - "$PORT" <<'PY'
@@ -41,6 +43,7 @@ shot() {  # url, output, width, height
 }
 mkdir -p docs/images
 shot "http://127.0.0.1:$PORT/#/experiments/$EXPERIMENT?workflowType=machine_learning" docs/images/mlflow_ui.png 1500 900
+python docs/screenshot_runs.py "$CHROMIUM" "$PORT" "$EXPERIMENT" docs/images/mlflow_runs_by_test_accuracy.png
 shot "http://127.0.0.1:$PORT/#/experiments/$EXPERIMENT/runs/$RUN?workflowType=machine_learning" docs/images/mlflow_search_run.png 1500 1100
 dvc plots show -o dvc_plots >/dev/null
 shot "file://$PWD/dvc_plots/index.html" docs/images/dvc_plots.png 1400 2200
