@@ -53,9 +53,9 @@ def best_version(client, name: str, digest: str):
     return version, accuracy
 
 
-def _log_classifier(logger, fused, class_names: list[str], example) -> str:
+def _log_classifier(logger, fused, class_names: list[str], example):
     """Log the served pyfunc (the fused network as a .pt2, its class names) in the
-    logger's run; returns the model URI."""
+    logger's run; returns MLflow's `ModelInfo` (model URI and id)."""
     import mlflow.pyfunc
     import numpy as np
     from mlflow.models import Model, ModelSignature
@@ -79,18 +79,20 @@ def _log_classifier(logger, fused, class_names: list[str], example) -> str:
                          python_model=str(SERVED_MODEL), artifacts={"program": str(program), "classes": str(classes)},
                          signature=signature, input_example=example.numpy(),
                          pip_requirements=["mlflow", "torch", "numpy", "pandas"])
-    return info.model_uri
+    return info
 
 
 @shielded
-def _register(client, name: str, model_uri: str, tags: dict[str, str], description: str) -> str:
+def _register(client, name: str, model, tags: dict[str, str], description: str) -> str:
     from mlflow.exceptions import MlflowException
 
     try:
         client.create_registered_model(name)
     except MlflowException:
         pass  # it exists
-    version = client.create_model_version(name, model_uri, run_id=tags["run_id"], tags=tags, description=description)
+    # A tracking server wants the logged model's id with its `models:/` URI.
+    version = client.create_model_version(name, model.model_uri, run_id=tags["run_id"], tags=tags,
+                                          description=description, model_id=model.model_id)
     client.set_registered_model_alias(name, ALIAS, version.version)
     return str(version.version)
 
@@ -104,9 +106,9 @@ def register_if_best(logger, uri: str, name: str, accuracy: float, dataset: str,
         best = shielded(best_version)(logger.client, name, digest)
         if best is not None and accuracy <= best[1]:
             return Decision(False, str(best[0].version), best[1])
-        model_uri = _log_classifier(logger, fused, class_names, example)
+        model = _log_classifier(logger, fused, class_names, example)
         tags = {"test_accuracy": repr(float(accuracy)), "dataset": dataset, "dataset_digest": digest,
                 "run_id": logger.run_id, "pipeline_run_id": logger.parent_id or ""}
-        version = _register(logger.client, name, model_uri, tags, f"test accuracy {accuracy:.4f} on {dataset} "
+        version = _register(logger.client, name, model, tags, f"test accuracy {accuracy:.4f} on {dataset} "
                                                                   f"(test split {digest})")
         return Decision(True, version, best[1] if best else None)
