@@ -106,6 +106,10 @@ def test_a_changed_result_key_is_named_and_a_same_search_reuses_everything(tiny_
     search(tiny_params(generations=1, options={"crossover": 0.9}, workers=2), tiny_digits, store_root=store, record_path=record,
            log=messages.append)
     assert "the same search" in messages[-1]  # where candidates run changes nothing
+    narrowed = dict(TINY_SPACE, norm=["batch", "group"])
+    search(tiny_params(narrowed, generations=1, options={"crossover": 0.9}, workers=2), tiny_digits, store_root=store,
+           record_path=record, log=messages.append)
+    assert "space.norm [batch, group, none] -> [batch, group]" in messages[-1]  # genes as written, not reprs
 
 
 def test_trainer_version_changes_with_any_trainer_source(tmp_path):

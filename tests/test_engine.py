@@ -221,3 +221,12 @@ def test_the_cost_aware_surrogate_prefers_the_cheaper_of_equally_good_candidates
                         seed=1, log=lambda m: None)
     share = [sum(r.genome["speed"] == "fast" for _, _, r in o.history) / len(o.history) for o in (plain, priced)]
     assert share[1] > share[0] and len(priced.history) > len(plain.history)
+
+
+def test_every_backend_result_says_when_it_trained():
+    import time
+
+    before = time.time()
+    outcome = run_search(Quadratic(), SearchSettings(algorithm="random", population=3, generations=1, backend="serial"), 0,
+                         log=lambda message: None)
+    assert all(before <= r.started <= r.finished <= time.time() for _, _, r in outcome.history)

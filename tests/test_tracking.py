@@ -96,13 +96,14 @@ def test_a_candidate_run_lasts_its_training_time_and_joins_history_by_key(tmp_pa
 
     client = _client(tmp_path, monkeypatch)
     trained = Result("k" * 200, {"width": 8}, 1, 0, score=0.9, loss=0.3, seconds=2.5,
-                     curve=[{"epoch": 1, "train_loss": 1.0, "val_loss": 0.3, "val_accuracy": 0.9}])
+                     curve=[{"epoch": 1, "train_loss": 1.0, "val_loss": 0.3, "val_accuracy": 0.9}],
+                     started=1_700_000_000.25, finished=1_700_000_002.75)  # as the worker timed it
     with StageRun("search", params_from_dict({"mlflow": {"experiment": "candidates"}}), root=tmp_path) as tracking:
         tracking.log_individual(0, 1, trained.genome, trained)
         tracking.log_individual(1, 1, trained.genome, trained, reused=True)
     fresh, stored = sorted((r for r in _runs(client, "candidates") if r.data.tags.get("automl.kind") == "individual"),
                            key=lambda r: r.data.tags["automl.generation"])
-    assert fresh.info.end_time - fresh.info.start_time == 2500
+    assert (fresh.info.start_time, fresh.info.end_time) == (1_700_000_000_250, 1_700_000_002_750)
     assert stored.info.end_time == stored.info.start_time  # taken from the store: nothing trained now
     assert fresh.data.tags["automl.genome_key"] == trained.key_hash  # history.csv's genome_key column
     assert stored.data.metrics["seconds"] == 2.5

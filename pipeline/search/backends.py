@@ -30,7 +30,7 @@ def _init_worker(problem) -> None:
 
 def _evaluate_in_worker(task: Task) -> Result:
     assert _worker_problem is not None, "worker started without its problem"
-    return _worker_problem.evaluate(task)
+    return _worker_problem.run(task)
 
 
 def available_cores() -> int:
@@ -46,7 +46,7 @@ class SerialBackend:
     def map(self, tasks: Sequence[Task], done: Done | None = None) -> list[Result]:
         results = []
         for task in tasks:
-            results.append(self.problem.evaluate(task))
+            results.append(self.problem.run(task))
             if done:
                 done(task, results[-1])
         return results

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from abc import ABC, abstractmethod
 from typing import Any
@@ -64,6 +65,8 @@ class Result:
     detail: str = ""
     curve: list[dict[str, Any]] = field(default_factory=list)
     state: bytes | None = field(default=None, repr=False, compare=False)  # travels back, never stored
+    started: float = field(default=0.0, compare=False)  # wall clock (Unix seconds) around `evaluate`
+    finished: float = field(default=0.0, compare=False)
 
     @classmethod
     def of(cls, task: Task, **values) -> "Result":
@@ -123,3 +126,11 @@ class Problem(ABC):
 
     def prepare_worker(self) -> None:
         """Set-up that runs once in each worker process before its first task."""
+
+    def run(self, task: Task) -> Result:
+        """`evaluate`, with the wall-clock times it started and finished on the result (what
+        every backend calls, so each result says when it really trained)."""
+        started = time.time()
+        result = self.evaluate(task)
+        result.started, result.finished = started, time.time()
+        return result

@@ -16,7 +16,7 @@ from pipeline.search.problem import Result, Task
 
 def _evaluate_remote(task: Task, problem) -> Result:
     problem.prepare_worker()
-    return problem.evaluate(task)
+    return problem.run(task)
 
 
 class RayBackend:

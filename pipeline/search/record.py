@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.fileio import write_text
+from pipeline.search.space import describe
 
 FORMAT = "automl-search-record/1"
 
@@ -39,7 +40,7 @@ def identity_of(problem, settings, seed: int, runtime_keys) -> dict:
     return {
         "seed": seed,
         "search": values,
-        "space": {name: repr(gene) for name, gene in problem.space.genes},
+        "space": {name: describe(gene) for name, gene in problem.space.genes},
         "problem": problem.fingerprint,
     }
 

@@ -105,6 +105,14 @@ class Choice:
 Gene = IntRange | FloatRange | Choice
 
 
+def describe(gene: Gene) -> str:
+    """A gene as a person writes it: `16..96`, `0.0001..0.1 log`, `[batch, group]`."""
+    if isinstance(gene, Choice):
+        return "[" + ", ".join(str(option).lower() if isinstance(option, bool) else str(option)
+                               for option in gene.options) + "]"
+    return f"{gene.low:g}..{gene.high:g}" + (" log" if isinstance(gene, FloatRange) and gene.log else "")
+
+
 @dataclass(frozen=True)
 class Space:
     """Ordered genes, and the conditions under which a gene is active (gene -> (parent gene,

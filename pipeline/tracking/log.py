@@ -113,13 +113,16 @@ class RunLogger:
         """One nested run under this stage for an evaluated individual of the search:
         its genome as params, score and cost as metrics, its curve, its failure as tags,
         `automl.genome_key` as in history.csv, and `automl.reused` when the result came
-        from the candidate store. The run ends when its result reached this process and
-        starts its training time earlier (results of one batch arrive together, so their
-        runs end together); a stored result trained nothing now and lasts no time."""
+        from the candidate store. The run spans the candidate's training as its worker
+        timed it (`Result.started`, `finished`); a stored result trained nothing now and
+        lasts no time."""
         from mlflow.entities import Metric, Param, RunTag
 
         end = _now()
-        start = end if reused else end - int(round(result.seconds * 1000))
+        if not reused and result.finished:
+            start, end = int(result.started * 1000), int(result.finished * 1000)
+        else:
+            start = end
         tags = {"mlflow.parentRunId": self.run_id, "automl.generation": str(generation),
                 "automl.genome_key": result.key_hash, **process_tags()}
         if result.failure:
