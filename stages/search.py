@@ -47,8 +47,11 @@ def run(params: Params) -> None:
                              time_limit=settings.candidate_timeout or None)
         tracking.log_dataset(problem.data, params.data, ("train", "validation"))
         counter = Counter()
-        first = portfolio(params.space, problem.data.input_shape) if settings.portfolio else []
-        warm = first + warm_start_genomes(params)
+        recipes = portfolio(params.space, problem.data.input_shape) if settings.portfolio else []
+        warm = warm_start_genomes(params)
+        if warm:
+            print(f"search: warm start: {len(warm)} genomes from {params.search.warm_start}, proposed first"
+                  + (f", then {len(recipes)} portfolio recipes" if recipes else ""), flush=True)
 
         def on_result(generation, rung, result, reused):
             counter[generation] += 1
@@ -59,8 +62,12 @@ def run(params: Params) -> None:
                                   "population_best_val_accuracy": record.population_best,
                                   "population_mean_val_accuracy": record.mean}, step=record.generation)
 
-        outcome = run_search(problem, settings, params.seed, store_root=store_dir(), record_path=RECORD, warm_start=warm,
-                             on_result=on_result, on_generation=on_generation, progress=True)
+        outcome = run_search(problem, settings, params.seed, store_root=store_dir(), record_path=RECORD,
+                             warm_start=warm + recipes, on_result=on_result, on_generation=on_generation, progress=True)
+        if warm:
+            used = report.warm_start_used(outcome, [problem.repair(problem.space.project(g)) for g in warm])
+            print(f"search: warm start: {used} of {len(warm)} genomes evaluated in the first generation", flush=True)
+            tracking.log_metrics({"warm_start_genomes": len(warm), "warm_start_used": used})
         spent = budget.report_of(outcome, params.budget)
         write_json(BUDGET, spent.as_dict())
         write_text(BEST, best_yaml_text(outcome.best_genome, report.best_fitness(outcome)))
