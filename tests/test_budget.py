@@ -55,8 +55,10 @@ def test_the_search_spends_its_share_and_the_final_training_gets_the_rest(in_tmp
     costs = [float(r["cost"]) for r in rows]
     # history.csv and budget.json each round to 6 decimals: the sums agree to that per row
     assert report.search_spent == pytest.approx(sum(costs), abs=1e-6 * (len(rows) + 1))
-    last_generation = [float(r["cost"]) for r in rows if r["generation"] == rows[-1]["generation"]]
-    assert sum(costs) - sum(last_generation) < 8.0 <= sum(costs)  # stopped by its 50% share, not before
+    # stopped by its 50% share (8), which it never overspends: each candidate's cost is
+    # counted from its FLOPs before it trains; the next one did not fit
+    assert sum(costs) <= 8.0 and json.loads((in_tmp / "metrics" / "search.json").read_text())["stop_reason"] == \
+        "max_cost (8) reached"
     genome = load_best_yaml(in_tmp / "search" / "best.yaml")
     epoch_cost = final_epoch_cost(genome, load_prepared(in_tmp / "data" / "prepared"), refit=True)
     trained = json.loads((in_tmp / "metrics" / "train.json").read_text())
@@ -67,7 +69,7 @@ def test_the_search_spends_its_share_and_the_final_training_gets_the_rest(in_tmp
 def test_an_exhausted_budget_stops_the_search_cleanly_and_still_trains_a_model(in_tmp):
     run_stages(budget_params(total=0.01))
     rows = history(in_tmp)
-    assert {r["generation"] for r in rows} == {"0"}  # the first generation spent it all
+    assert len(rows) == 1  # nothing fits: the first candidate alone trains, so the search has an answer
     summary = json.loads((in_tmp / "metrics" / "search.json").read_text())
     assert summary["stop_reason"].startswith("max_cost")
     assert json.loads((in_tmp / "metrics" / "train.json").read_text())["epochs"] == 1

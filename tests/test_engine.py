@@ -181,6 +181,31 @@ def test_max_cost_stops_the_search_once_the_costs_add_up():
 
 
 @dataclass(frozen=True)
+class Foreseen(Problem):
+    """The quadratic whose cost (|x| + 1 per budget unit) is known before training."""
+
+    space: Space = field(default_factory=lambda: Space((("x", IntRange(-10, 10)), ("y", IntRange(-10, 10)))))
+
+    def cost_of(self, genome: dict, epochs: float) -> float:
+        return epochs * (abs(genome["x"]) + 1.0)
+
+    def evaluate(self, task: Task) -> Result:
+        x, y = task.genome["x"], task.genome["y"]
+        return Result.of(task, score=-float((x - 3) ** 2 + (y + 2) ** 2), loss=0.0, cost=self.cost_of(task.genome, task.budget))
+
+
+@pytest.mark.parametrize("algorithm", ["random", "surrogate"])
+def test_a_cost_the_problem_foresees_is_never_overspent(algorithm):
+    outcome = run_search(Foreseen(), settings(algorithm=algorithm, max_cost=120.0, generations=1000), seed=0,
+                         log=lambda m: None)
+    spent = sum(r.cost for _, _, r in outcome.history)
+    assert 60.0 < spent <= 120.0 and outcome.stop_reason == "max_cost (120) reached"
+    tiny = run_search(Foreseen(), settings(algorithm=algorithm, max_cost=0.5, generations=1000), seed=0,
+                      log=lambda m: None)
+    assert len(tiny.history) == 1  # nothing fits, yet the first training runs: the search has an answer
+
+
+@dataclass(frozen=True)
 class Priced(Problem):
     """The quadratic, with a third gene that changes only the cost: `fast` trains for 1,
     `slow` for 10 (of whatever unit) and both score the same."""

@@ -10,6 +10,7 @@ travels to each worker once; workers only return results.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -22,7 +23,7 @@ import torch
 
 from pipeline.data.types import PreparedData
 from pipeline.errors import CandidateFailure, first_line
-from pipeline.genome.genome import repair
+from pipeline.genome.genome import genome_key, repair
 from pipeline.nn.measure import forward_flops, latency_ms
 from pipeline.runtime import configure_worker, single_thread
 from pipeline.search.problem import Problem, Result, Task
@@ -62,6 +63,11 @@ def failure_of(err: BaseException) -> tuple[str, str]:
     return "exception", f"{detail} @ {traceback.extract_tb(err.__traceback__)[-1].name}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _flops(key: str, input_shape: tuple, num_classes: int) -> int:
+    return forward_flops(json.loads(key), input_shape, num_classes)
+
+
 @dataclass(frozen=True)
 class CNNProblem(Problem):
     space: Space
@@ -90,6 +96,15 @@ class CNNProblem(Problem):
         """Reference seconds of one search epoch of `genome` (`pipeline.train.cost`)."""
         return epoch_cost(genome, flops, len(self.data.train), len(self.data.val)).reference_seconds
 
+    def flops(self, genome: dict) -> int:
+        """Forward FLOPs per image (counted once per genome in this process)."""
+        return _flops(genome_key(genome), tuple(self.data.input_shape), self.data.num_classes)
+
+    def cost_of(self, genome: dict, epochs: float) -> float:
+        """Reference seconds of `epochs` more epochs of `genome`: counted FLOPs and steps,
+        the same arithmetic `evaluate` charges, so the budget is known before training."""
+        return epochs * self.epoch_cost(genome, self.flops(genome))
+
     def prepare_worker(self) -> None:
         configure_worker(self.device)
 
@@ -97,7 +112,7 @@ class CNNProblem(Problem):
         result = Result.of(task)
         started = time.perf_counter()
         try:
-            flops = forward_flops(task.genome, self.data.input_shape, self.data.num_classes)
+            flops = self.flops(task.genome)
             result.cost = task.budget * self.epoch_cost(task.genome, flops)  # what a failure is charged
             with single_thread(self.device):
                 model, fitted = fit(task.genome, self.data, task.budget, task.seed, torch.device(self.device),

@@ -18,6 +18,7 @@ class Budget:
         self.started = time.monotonic() - spent_seconds
         self.best_score: tuple | None = None
         self.stale_generations = 0
+        self.cost_refused = False  # a training was refused because its predicted cost did not fit
 
     @property
     def seconds(self) -> float:
@@ -32,13 +33,23 @@ class Budget:
         limit = self.settings.max_evaluations
         return None if not limit else max(0, limit - self.evaluations)
 
-    def affords(self, queued: int, queued_epochs: int, epochs: int) -> bool:
-        """Whether one more training of `epochs` fits after `queued` already queued ones."""
+    def affords(self, queued: int, queued_epochs: float, epochs: float, queued_cost: float = 0.0,
+                cost: float | None = None) -> bool:
+        """Whether one more training of `epochs` fits after `queued` already queued ones.
+        With `cost` (predicted by the problem), it must fit in what `max_cost` leaves after
+        the queued costs; a training that does not fit stops the search after this
+        generation (the search's very first training always runs, so it has an answer).
+        Without a prediction, a training starts while any cost is left."""
         remaining = self.remaining_evaluations()
         if remaining is not None and queued >= remaining:
             return False
-        if self.settings.max_cost and self.cost >= self.settings.max_cost:
-            return False
+        if self.settings.max_cost:
+            if cost is None and self.cost >= self.settings.max_cost:
+                return False
+            first = self.evaluations == 0 and queued == 0  # one training always runs: a search has an answer
+            if cost is not None and self.cost + queued_cost + cost > self.settings.max_cost and not first:
+                self.cost_refused = True
+                return False
         limit = self.settings.max_epochs
         return not limit or self.epochs + queued_epochs + epochs <= limit
 
@@ -54,7 +65,7 @@ class Budget:
             return f"max_evaluations ({self.settings.max_evaluations}) reached"
         if self.settings.max_epochs and self.epochs + min(self.settings.budgets) > self.settings.max_epochs:
             return f"max_epochs ({self.settings.max_epochs}) reached"
-        if self.settings.max_cost and self.cost >= self.settings.max_cost:
+        if self.settings.max_cost and (self.cost >= self.settings.max_cost or self.cost_refused):
             return f"max_cost ({self.settings.max_cost:g}) reached"
         if self.settings.time_budget and self.seconds >= self.settings.time_budget:
             return f"time_budget ({self.settings.time_budget:g} s) reached"

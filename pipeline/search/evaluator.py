@@ -30,11 +30,15 @@ from pipeline.search.space import derive_seed, genome_key
 from pipeline.search.store import ResultStore
 
 
+CostOf = Callable[[dict, float], "float | None"]
+
+
 class Evaluator:
     def __init__(self, settings, seed: int, evaluate_map: Callable[..., list[Result]], budget: Budget,
-                 on_result=None, store: ResultStore | None = None):
+                 on_result=None, store: ResultStore | None = None, cost_of: CostOf | None = None):
         self.settings, self.seed, self.map, self.budget, self.on_result = settings, seed, evaluate_map, budget, on_result
         self.store = store
+        self.cost_of = cost_of or (lambda genome, epochs: None)
         self.memo: dict[str, Result] = {}
         self.history: list[tuple[int, int, Result]] = []
         self.memo_hits = 0
@@ -47,7 +51,7 @@ class Evaluator:
     def memo_key(self, key: str, budget: float) -> str:
         return f"{budget}|{self.budgets[-1]}|{key}" if self.continued else f"{budget}|{key}"
 
-    def cost(self, rung: int, start: int) -> float:
+    def epochs_of(self, rung: int, start: int) -> float:
         """Epochs a training at `rung` spends (nominally: continuing from the rung below)."""
         below = self.budgets[rung - 1] if self.continued and rung > start else 0
         return self.budgets[rung] - below
@@ -64,28 +68,30 @@ class Evaluator:
 
     def train(self, genomes: Sequence[dict], rung: int, generation: int, start: int = 0) -> list[Result | None]:
         """Results for each genome at rung `rung` (None where the budget ran out)."""
-        budget, cost = self.budgets[rung], self.cost(rung, start)
+        budget, epochs = self.budgets[rung], self.epochs_of(rung, start)
         queued: list[tuple[Task, Result | None]] = []
-        keys = set()
+        keys, queued_cost = set(), 0.0
         for genome in genomes:
             key = genome_key(genome)
             memo_key = self.memo_key(key, budget)
             if memo_key in self.memo or memo_key in keys:
                 self.memo_hits += 1
                 continue
-            if not self.budget.affords(len(queued), len(queued) * cost, cost):
+            predicted = self.cost_of(genome, epochs)
+            if not self.budget.affords(len(queued), len(queued) * epochs, epochs, queued_cost, predicted):
                 continue
+            queued_cost += predicted or 0.0
             keys.add(memo_key)
             task = self.task(genome, key, rung, start)
             queued.append((task, self.store.get(task) if self.store else None))
-        for task, result in zip((task for task, _ in queued), self._run(queued, generation, rung, cost)):
+        for task, result in zip((task for task, _ in queued), self._run(queued, generation, rung, epochs)):
             if result.state is not None:
                 self.states.put(self.memo_key(task.key, budget), result.state)
                 result.state = None
             self.memo[self.memo_key(result.key, budget)] = result
         return [self.memo.get(self.memo_key(genome_key(g), budget)) for g in genomes]
 
-    def _run(self, queued: list[tuple[Task, Result | None]], generation: int, rung: int, cost: float) -> list[Result]:
+    def _run(self, queued: list[tuple[Task, Result | None]], generation: int, rung: int, epochs: float) -> list[Result]:
         """Results of queued tasks (stored ones as they are, the rest through the map), each
         recorded in the history and counted against the budgets."""
         fresh = [task for task, stored in queued if stored is None]
@@ -95,7 +101,7 @@ class Evaluator:
             result = stored or next(trained)
             self.history.append((generation, rung, result))
             self.budget.evaluations += 1
-            self.budget.epochs += cost
+            self.budget.epochs += epochs
             self.budget.cost += result.spent
             if stored:
                 self.reused += 1
@@ -111,7 +117,7 @@ class Evaluator:
         of them or the budget stops."""
         key, budget = standing.key, self.budgets[standing.rung]
         done = self.repeats.setdefault(self.memo_key(key, budget), [standing.result])
-        while len(done) < times and self.budget.affords(0, 0, budget):
+        while len(done) < times and self.budget.affords(0, 0, budget, cost=self.cost_of(standing.genome, budget)):
             seed = derive_seed(self.seed, key, f"{self.budgets[-1] if self.continued else budget}|repeat{len(done)}")
             task = Task(key, standing.genome, budget, seed)
             done.extend(self._run([(task, self.store.get(task) if self.store else None)], generation, standing.rung,

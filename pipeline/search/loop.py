@@ -69,10 +69,10 @@ class SearchOutcome:
 class SearchState:
     """What a search carries from one generation to the next."""
 
-    def __init__(self, settings, seed: int, evaluate_map, on_result, store: ResultStore | None):
+    def __init__(self, settings, seed: int, evaluate_map, on_result, store: ResultStore | None, cost_of=None):
         self.settings = settings
         self.budget = Budget(settings)
-        self.evaluator = Evaluator(settings, seed, evaluate_map, self.budget, on_result, store)
+        self.evaluator = Evaluator(settings, seed, evaluate_map, self.budget, on_result, store, cost_of)
         self.archive = Archive()
         self.records: list[GenerationRecord] = []
 
@@ -125,9 +125,11 @@ def search_loop(
     on_result: Callable[[int, int, Result, bool], None] | None = None,
     on_generation: Callable[[GenerationRecord], None] | None = None,
     log: Callable[[str], None] = print,
+    cost_of: Callable[[dict, float], float | None] | None = None,
 ) -> SearchOutcome:
-    """Run `strategy` until its generations or a budget run out."""
-    state = SearchState(settings, seed, evaluate_map, on_result, store)
+    """Run `strategy` until its generations or a budget run out; `cost_of(genome, epochs)`
+    predicts a training's cost so that `max_cost` is never overspent."""
+    state = SearchState(settings, seed, evaluate_map, on_result, store, cost_of)
     if record_path:
         explain(load_record(record_path), identity or {}, log)
     last = strategy.last_generation()

@@ -127,6 +127,12 @@ class Problem(ABC):
     def prepare_worker(self) -> None:
         """Set-up that runs once in each worker process before its first task."""
 
+    def cost_of(self, genome: dict, epochs: float) -> float | None:
+        """The cost (`Result.cost`'s unit) of training `genome` for `epochs` more budget
+        units, known before training; None (the default) when only the training can tell.
+        With it, `search.max_cost` is never overspent."""
+        return None
+
     def run(self, task: Task) -> Result:
         """`evaluate`, with the wall-clock times it started and finished on the result (what
         every backend calls, so each result says when it really trained)."""

@@ -63,7 +63,7 @@ def run_search(
 
     try:
         return search_loop(strategy, settings, seed, backend.map, store=store, record_path=record_path, identity=identity,
-                           on_result=result_seen, on_generation=generation_done, log=log)
+                           on_result=result_seen, on_generation=generation_done, log=log, cost_of=problem.cost_of)
     finally:
         if bar:
             bar.close()
