@@ -81,7 +81,8 @@ def run(params: Params) -> None:
         if outcome.pareto:
             pictures.append(pareto_plot(outcome.pareto, settings.objectives, PLOTS / "pareto.png"))
         summary = report.summary(outcome)
-        timings = {"seconds": summary.pop("seconds")}  # wall clock: not a DVC metric (stages/outputs.py)
+        timings = {"seconds": summary.pop("seconds"),  # wall clock: not DVC metrics (stages/outputs.py)
+                   "seconds_per_reference_second": round(budget.machine_speed(outcome), 6)}
         write_json(METRICS / "search.json", summary)
         write_json(TIMINGS / "search.json", timings)
         tracking.log_params({f"best.{k}": v for k, v in active_genes(outcome.best_genome).items()})

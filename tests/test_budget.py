@@ -95,7 +95,9 @@ def test_the_default_unit_reproduces_the_search_and_the_final_training(tmp_path,
         run_stages(budget_params(total=12.0))
         rows = [{k: v for k, v in r.items() if k != "seconds"} for r in history(folder)]
         train = {k: v for k, v in json.loads((folder / "metrics" / "train.json").read_text()).items() if k != "seconds"}
-        outputs.append(((folder / "search" / "best.yaml").read_text(), rows, train))
+        # budget.json is train's dependency: no wall-clock value in it, so train reruns only on a change
+        outputs.append(((folder / "search" / "best.yaml").read_text(), rows, train,
+                        (folder / "search" / "budget.json").read_bytes()))
     assert outputs[0] == outputs[1]
 
 

@@ -49,7 +49,10 @@ class BudgetReport:
     total: float
     search_share: float
     search_spent: float
-    seconds_per_reference_second: float  # measured by the search: turns reference costs into wall seconds
+    # Measured by the search (wall seconds per reference second): what turns reference costs
+    # into wall seconds for `unit: seconds`; None for `reference_seconds`, whose final
+    # training never depends on how fast this machine ran (the stage writes it to the timings).
+    seconds_per_reference_second: float | None
 
     def as_dict(self) -> dict:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
@@ -93,10 +96,15 @@ def search_settings(search, budget: BudgetSettings):
 def report_of(outcome, budget: BudgetSettings) -> BudgetReport:
     """What the search spent of the budget, and how fast this machine trained (wall seconds
     per reference second, over the candidates that finished)."""
-    finished = [r for _, _, r in outcome.history if not r.failed and r.cost]
-    speed = sum(r.seconds for r in finished) / sum(r.cost for r in finished) if finished else 1.0
+    speed = machine_speed(outcome)
     spent = outcome.cost_spent if budget.unit == "reference_seconds" else outcome.seconds_spent
-    return BudgetReport(budget.unit, budget.total, budget.search_share, spent, speed)
+    return BudgetReport(budget.unit, budget.total, budget.search_share, spent, speed if budget.unit == "seconds" else None)
+
+
+def machine_speed(outcome) -> float:
+    """Wall seconds per reference second over the search's finished candidates (1.0 if none)."""
+    finished = [r for _, _, r in outcome.history if not r.failed and r.cost]
+    return sum(r.seconds for r in finished) / sum(r.cost for r in finished) if finished else 1.0
 
 
 def final_epoch_cost(genome: Mapping, data, refit: bool) -> float:
