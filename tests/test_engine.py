@@ -54,13 +54,14 @@ def test_grid_enumerates_a_toy_space_once():
 @dataclass(frozen=True)
 class Warped(Quadratic):
     """The quadratic's scores through a steep monotone map into large negative numbers
-    (as a table's negative errors spanning orders of magnitude), or failed on a stripe."""
+    (as a table's negative errors spanning orders of magnitude), or failed on every
+    `fail_every`-th column of x."""
 
-    fail_x: int | None = None
+    fail_every: int | None = None
 
     def evaluate(self, task: Task) -> Result:
         plain = super().evaluate(task)
-        if task.genome["x"] == self.fail_x:
+        if self.fail_every and task.genome["x"] % self.fail_every == 0:
             return Result.of(task, failure="exception", detail="a failing stripe")
         return Result.of(task, score=-(10.0 ** (-plain.score / 10.0)), loss=0.0)
 
@@ -74,7 +75,7 @@ def test_rank_based_strategies_follow_the_order_of_scores_not_their_scale(algori
 
 
 def test_failures_rank_below_every_finished_result_whatever_the_sign():
-    outcome = run_search(Warped(fail_x=3), settings(algorithm="surrogate", offspring=2), seed=2, log=lambda m: None)
+    outcome = run_search(Warped(fail_every=3), settings(algorithm="surrogate", offspring=2), seed=2, log=lambda m: None)
     failed = [r for _, _, r in outcome.history if r.failed]
     finished = [r for _, _, r in outcome.history if not r.failed]
     assert failed and finished and all(r.score < 0 for r in finished)

@@ -42,6 +42,16 @@ def test_mutation_changes_an_unpinned_choice():
     assert all(Choice(("a", "b")).mutate("a", rng) == "b" for _ in range(20))
 
 
+def test_an_integer_mutation_always_moves_and_reaches_both_bounds():
+    rng = random.Random(0)
+    gene = IntRange(0, 9)
+    for value in gene.values():
+        moved = [gene.mutate(value, rng) for _ in range(200)]
+        assert value not in moved and all(gene.contains(m) for m in moved)
+    assert {gene.mutate(v, rng) for v in (1, 2, 3) for _ in range(200)} >= {0}
+    assert {gene.mutate(v, rng) for v in (8, 7, 6) for _ in range(200)} >= {9}
+
+
 def test_every_offered_name_resolves_and_every_table_entry_is_offered():
     """No name the space offers is missing from its table, and no table entry is dead."""
     default = load_params(ROOT / "params.yaml").space

@@ -29,8 +29,10 @@ class IntRange:
         if self.low == self.high:
             return self.low
         step = max(1.0, (self.high - self.low) / 4)
-        moved = value + int(round(rng.gauss(0.0, step))) or value + rng.choice((-1, 1))
-        return min(self.high, max(self.low, moved))
+        moved = min(self.high, max(self.low, value + int(round(rng.gauss(0.0, step)))))
+        if moved == value:  # a mutation always moves: one step, inwards at a bound
+            moved = value + (rng.choice((-1, 1)) if self.low < value < self.high else 1 if value == self.low else -1)
+        return moved
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high

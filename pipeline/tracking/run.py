@@ -169,14 +169,17 @@ def search_artifact(params: Params, run_id: str, dest: Path, root: Path = Path("
         run = client.get_run(run_id)
     except Exception:  # MLflow raises its own exception types for unknown ids
         raise UserError(f"search.warm_start: no MLflow run '{run_id}' in {uri}") from None
-    if run.data.tags.get("automl.stage") != "search":
-        query = f"tags.`mlflow.parentRunId` = '{run_id}' and tags.`automl.stage` = 'search'"
-        children = client.search_runs([run.info.experiment_id], query, max_results=1)
-        if not children:
-            raise UserError(f"search.warm_start: MLflow run '{run_id}' is neither a search run nor a pipeline run with one")
-        run = children[0]
-    names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
-    for name in ("history.csv", "hall_of_fame.json"):
-        if name in names:
-            return Path(client.download_artifacts(run.info.run_id, name, str(dest)))
+    if run.data.tags.get("automl.stage") == "search":
+        candidates = [run]
+    else:  # a pipeline run: its latest finished search (one execution may hold several)
+        query = (f"tags.`mlflow.parentRunId` = '{run_id}' and tags.`automl.stage` = 'search'"
+                 " and attributes.status = 'FINISHED'")
+        candidates = client.search_runs([run.info.experiment_id], query, order_by=["attributes.start_time DESC"])
+        if not candidates:
+            raise UserError(f"search.warm_start: MLflow run '{run_id}' is neither a search run nor a pipeline run with a finished one")
+    for run in candidates:
+        names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+        for name in ("history.csv", "hall_of_fame.json"):
+            if name in names:
+                return Path(client.download_artifacts(run.info.run_id, name, str(dest)))
     raise UserError(f"search.warm_start: MLflow run '{run.info.run_id}' has no history.csv or hall_of_fame.json")

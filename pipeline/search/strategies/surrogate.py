@@ -47,7 +47,7 @@ class SurrogateEvolution(AgingEvolution):
                      description="share of proposals that are unscreened random samples")] = 0.2,
                  acquisition: Annotated[str, OneOf(("mean", "ei")), Field(
                      description="mean: the model's predicted quantile; ei: expected improvement on the "
-                                 "quantile scale")] = "mean",
+                                 "quantile scale")] = "ei",
                  cost_weight: Annotated[Number, Between(0.0, 10.0), Field(
                      description="how much predicted cost discounts a candidate (0: not at all; ei: EI / cost^w; "
                                  "mean: quantile - w log(cost / median cost))")] = 0.0,
@@ -95,6 +95,7 @@ class SurrogateEvolution(AgingEvolution):
         pool = self.candidates(count, archive)
         if not pool:
             return []
+        self.rng.shuffle(pool)  # a tree model ties often: ties go to a random candidate, not the first gene's
         values = self.value(model, pool)
         pool, values = self.climbed(model, pool, values, archive)
         order = np.argsort(-values, kind="stable")[:count]
@@ -131,6 +132,7 @@ class SurrogateEvolution(AgingEvolution):
                 steps = distinct_unproposed([self.repair(n) for n in self.space.neighbours(genome, self.rng)], archive)
                 if not steps:
                     break
+                self.rng.shuffle(steps)
                 step_values = self.value(model, steps)
                 best = int(np.argmax(step_values))
                 if step_values[best] <= value:
