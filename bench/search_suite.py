@@ -108,6 +108,25 @@ def run_one(job: tuple[str, str, dict, int, str]) -> tuple[str, str, int, list[f
     return task, method, seed, regret, spent, time.perf_counter() - started
 
 
+def cache_key(job: tuple[str, str, dict, int, str]) -> str:
+    """What determines a run: task, method name and settings, seed and budget kind."""
+    return json.dumps(job, sort_keys=True, default=str)
+
+
+def read_cache(path: str) -> dict[str, list]:
+    """Finished runs of an earlier call (`--cache`), by `cache_key`; a torn last line is skipped."""
+    if not path or not Path(path).exists():
+        return {}
+    found = {}
+    for line in Path(path).read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        found[entry["key"]] = entry["run"]
+    return found
+
+
 def incumbents(results) -> list[dict | None]:
     """After each evaluation, the configuration with the best mean observed score so far (a
     configuration evaluated several times counts with its mean; failures never count)."""
@@ -300,6 +319,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS), help="folder for the JSON and PNGs")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
+    parser.add_argument("--cache", default="", help="a JSON-lines file of finished runs: runs found there are "
+                                                    "not run again, new ones are appended (delete it after a "
+                                                    "change to the engine or a strategy)")
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     catalog = methods(args.budget)
@@ -311,12 +333,24 @@ def main() -> None:
     runs = {m: {t: {} for t in tasks} for m in names}
     seconds = {m: 0.0 for m in names}
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        for done, (task, method, seed, regret, spent, took) in enumerate(pool.map(run_one, jobs, chunksize=1), 1):
+    cached = read_cache(args.cache)
+    for job in jobs:
+        if cache_key(job) in cached:
+            task, method, seed, regret, spent, took = cached[cache_key(job)]
             runs[method][task][seed] = (regret, spent)
             seconds[method] += took
-            if done % 100 == 0 or done == len(jobs):
-                print(f"{done}/{len(jobs)} runs, {time.perf_counter() - started:.0f}s", flush=True)
+    todo = [job for job in jobs if cache_key(job) not in cached]
+    if args.cache:
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs from {args.cache}", flush=True)
+    with ProcessPoolExecutor(args.workers) as pool, open(args.cache or "/dev/null", "a") as cache:
+        for done, (job, (task, method, seed, regret, spent, took)) in enumerate(
+                zip(todo, pool.map(run_one, todo, chunksize=1)), 1):
+            runs[method][task][seed] = (regret, spent)
+            seconds[method] += took
+            cache.write(json.dumps({"key": cache_key(job), "run": [task, method, seed, regret, spent, took]}) + "\n")
+            cache.flush()
+            if done % 100 == 0 or done == len(todo):
+                print(f"{done}/{len(todo)} runs, {time.perf_counter() - started:.0f}s", flush=True)
     units = {t: median_cost(t) if args.budget == "time" else 1.0 for t in tasks}
     at = {m: {t: {b: {s: regret_at(*runs[m][t][s], b, args.budget, units[t]) for s in runs[m][t]} for b in BUDGETS}
               for t in tasks} for m in names}

@@ -125,7 +125,8 @@ def test_candidate_runs_join_history_and_stage_runs_hold_datasets_and_system_met
     for run in individuals:
         row = history[run.data.tags["automl.genome_key"]]
         assert run.data.metrics["val_accuracy"] == pytest.approx(float(row["val_accuracy"]), abs=1e-6)
-        assert run.info.end_time - run.info.start_time == round(run.data.metrics["seconds"] * 1000)
+        span, trained = run.info.end_time - run.info.start_time, run.data.metrics["seconds"] * 1000
+        assert trained - 1 <= span <= 1.5 * trained + 200  # the worker's clock around its training
     stage = {r.data.tags["automl.stage"]: r for r in runs if r.data.tags.get("automl.stage")}
     data = load_prepared(project / "data/prepared")
     contexts = {name: {i.tags[0].value: i.dataset.digest for i in run.inputs.dataset_inputs} for name, run in stage.items()}
