@@ -34,7 +34,7 @@ class BudgetSettings(Section):
         240.0, description="search + final training, in `unit`; 0 = no pipeline budget (search.* and train.epochs "
                            "decide alone)")
     search_share: Annotated[Number, Between(0.0, 1.0)] = Field(
-        0.5, description="the share of `total` the search may spend; the final training gets the rest")
+        0.3, description="the share of `total` the search may spend; the final training gets the rest")
 
     @property
     def search_allowance(self) -> float:
