@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.peers import PEERS, installed, peer_search  # noqa: E402
+from bench.readme import update_readme  # noqa: E402
 from bench.tables import SUITE, TUNED, TableProblem, median_cost  # noqa: E402
 from pipeline.search import SearchSettings, run_search  # noqa: E402
 
@@ -296,17 +297,6 @@ def plots(runs: dict, tasks, names, budget: str, folder: Path, suffix: str) -> l
     fig.savefig(second, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return [first, second]
-
-
-def update_readme(text: str, marker: str) -> bool:
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    if start not in content or end not in content:
-        return False
-    head, rest = content.split(start, 1)
-    readme.write_text(head + start + "\n" + text + end + rest.split(end, 1)[1])
-    return True
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.readme import update_readme  # noqa: E402
 from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
 from pipeline.data.prepare import load_prepared, prepare, save_prepared  # noqa: E402
 from pipeline.data.settings import DataSettings  # noqa: E402
@@ -180,16 +181,6 @@ def plot(runs: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def update_readme(text: str, start: str = "<!-- time-to-accuracy:start -->", end: str = "<!-- time-to-accuracy:end -->") -> bool:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    if start not in content or end not in content:
-        return False
-    head, rest = content.split(start, 1)
-    readme.write_text(head + start + "\n" + text + end + rest.split(end, 1)[1])
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", default="600,1200", help="reference seconds per run")
@@ -217,7 +208,7 @@ def main() -> None:
     text = table(runs)
     print(text)
     if out.resolve() == (RESULTS / "time_to_accuracy.json").resolve():
-        print("README table updated" if update_readme(text) else "README has no time-to-accuracy markers")
+        print("README table updated" if update_readme(text, "time-to-accuracy") else "README has no time-to-accuracy markers")
 
 
 if __name__ == "__main__":
