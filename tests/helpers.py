@@ -40,7 +40,7 @@ TINY = {
         "optimizer": ["adam", "adamw"],
         "lr": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
     },
-    "search": {"algorithm": "ga", "population": 4, "generations": 1, "epochs": 1},
+    "search": {"algorithm": "ga", "population": 4, "generations": 1, "epochs": 1, "incumbent_evaluations": 1},
     "train": {"epochs": 2},
     "fuse": {"latency_repeats": 2, "export": ["onnx", "pt2"]},
     "runtime": {"device": "cpu", "threads": 1, "bf16": False},
@@ -49,7 +49,10 @@ TINY = {
 
 
 def tiny_params(space=None, seed=3, **search):
-    settings = {"algorithm": "ga", "population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3, "backend": "serial"}
+    """Params for the mechanics tests, which count trainings: each genome trained once
+    (`incumbent_evaluations: 1`) unless a test asks for re-evaluation."""
+    settings = {"algorithm": "ga", "population": 6, "generations": 2, "epochs": 1, "hall_of_fame": 3, "backend": "serial",
+                "incumbent_evaluations": 1}
     settings.update(search)
     return params_from_dict({"seed": seed, "space": space or TINY_SPACE, "search": settings})
 

@@ -198,10 +198,12 @@ def stage_params(**search_values):
 
 
 def first_generation(folder) -> list[str]:
+    """The genomes of the first generation in history.csv's order (an incumbent trained
+    again appears once)."""
     import csv
 
     with open(folder / "search" / "history.csv") as handle:
-        return [row["genome_key"] for row in csv.DictReader(handle) if row["generation"] == "0"]
+        return list(dict.fromkeys(row["genome_key"] for row in csv.DictReader(handle) if row["generation"] == "0"))
 
 
 def best_two_of(history: Path) -> list[str]:

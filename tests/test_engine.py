@@ -18,6 +18,10 @@ class Quadratic(Problem):
 
     space: Space = field(default_factory=lambda: Space((("x", IntRange(-10, 10)), ("y", IntRange(-10, 10)))))
 
+    @property
+    def deterministic(self) -> bool:
+        return True
+
     def evaluate(self, task: Task) -> Result:
         x, y = task.genome["x"], task.genome["y"]
         return Result.of(task, score=-float((x - OPTIMUM["x"]) ** 2 + (y - OPTIMUM["y"]) ** 2), loss=0.0)
@@ -151,6 +155,10 @@ def test_tpe_learns_the_score_of_what_was_trained():
 @dataclass(frozen=True)
 class Noisy(Quadratic):
     """The quadratic plus seeded noise (a lucky seed can lift a poor genome), costing x+11."""
+
+    @property
+    def deterministic(self) -> bool:
+        return False
 
     def evaluate(self, task: Task) -> Result:
         noise = ((task.seed % 1000) / 1000.0 - 0.5) * 8.0

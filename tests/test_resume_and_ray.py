@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT, comparable, history_without_timing, search, tiny_params
+from tests.test_search import REEVALUATED
 
 RESUME_PARAMS = {
     "seed": 5,
@@ -94,12 +95,13 @@ def ray_cluster(venv_env):
 
 @pytest.mark.slow
 def test_ray_cluster_gives_the_same_results_as_serial(tiny_digits, ray_cluster, monkeypatch):
-    """Also for the surrogate with continuing rungs, whose states travel back from Ray workers."""
+    """Also for the surrogate with continuing rungs, whose states travel back from Ray workers,
+    and for the default's re-evaluation of the incumbent (repeats with seeds of their own)."""
     import ray
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     for settings in ({}, {"algorithm": "surrogate", "population": 6, "offspring": 4,
-                          "fidelity": {"rungs": [0.5, 2], "eta": 2}}):
+                          "fidelity": {"rungs": [0.5, 2], "eta": 2}}, REEVALUATED):
         serial = search(tiny_params(backend="serial", **settings), tiny_digits)
         on_ray = search(tiny_params(backend="ray", ray_address=ray_cluster, workers=2, **settings), tiny_digits)
         assert not ray.is_initialized()  # the entry point closed the connection it opened

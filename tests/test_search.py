@@ -39,11 +39,15 @@ def test_failing_candidates_are_recorded_and_the_search_completes(tiny_digits):
 
 
 HALVING = {"fidelity": {"rungs": [0.5, 2], "eta": 2}, "population": 6, "offspring": 4}
+#: The default's way with noise: the incumbent trained again with seeds of its own.
+REEVALUATED = {"algorithm": "surrogate", "population": 4, "offspring": 2, "generations": 3, "incumbent_evaluations": 3}
 
 
-@pytest.mark.parametrize("settings", [{}, {"algorithm": "surrogate", **HALVING}], ids=["ga", "surrogate-continuing"])
+@pytest.mark.parametrize("settings", [{}, {"algorithm": "surrogate", **HALVING}, REEVALUATED],
+                         ids=["ga", "surrogate-continuing", "surrogate-reevaluated"])
 def test_backends_serial_and_processes_agree(tiny_digits, settings):
-    """Also for continuing rungs, whose training states travel back from the workers."""
+    """Also for continuing rungs, whose training states travel back from the workers, and for
+    re-evaluations of the incumbent."""
     serial = search(tiny_params(**settings), tiny_digits)
     pool = ProcessBackend(problem_of(tiny_params(**settings), tiny_digits), workers=2)
     try:
@@ -52,6 +56,21 @@ def test_backends_serial_and_processes_agree(tiny_digits, settings):
         pool.close()
     assert comparable(parallel) == comparable(serial)
     assert len({rung for _, rung, _ in serial.history}) == len(settings.get("fidelity", {}).get("rungs", [3]))
+
+
+def test_the_incumbent_is_trained_again_with_seeds_of_its_own_and_stands_on_the_mean(tiny_digits):
+    outcome = search(tiny_params(**REEVALUATED), tiny_digits)
+    trainings: dict[str, list] = {}
+    for _, _, result in outcome.history:
+        trainings.setdefault(result.key, []).append(result)
+    repeated = {key: results for key, results in trainings.items() if len(results) > 1}
+    assert repeated and all(len(results) == 3 and len({r.seed for r in results}) == 3 for results in repeated.values())
+    standing = {s.key: s for s in outcome.hall_of_fame}
+    for key, results in repeated.items():
+        if key in standing:
+            assert standing[key].result.score == pytest.approx(sum(r.score for r in results) / 3)
+    assert any(key in standing for key in repeated)
+    assert comparable(search(tiny_params(**REEVALUATED), tiny_digits)) == comparable(outcome)
 
 
 @pytest.mark.parametrize("algorithm", ["aging", "surrogate"])

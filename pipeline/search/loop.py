@@ -69,20 +69,22 @@ class SearchOutcome:
 class SearchState:
     """What a search carries from one generation to the next."""
 
-    def __init__(self, settings, seed: int, evaluate_map, on_result, store: ResultStore | None, cost_of=None):
+    def __init__(self, settings, seed: int, evaluate_map, on_result, store: ResultStore | None, cost_of=None,
+                 deterministic: bool = False):
         self.settings = settings
         self.budget = Budget(settings)
         self.evaluator = Evaluator(settings, seed, evaluate_map, self.budget, on_result, store, cost_of)
         self.archive = Archive()
         self.records: list[GenerationRecord] = []
+        self.deterministic = deterministic
 
     def confirm_incumbent(self, generation: int) -> None:
         """With `incumbent_evaluations` > 1, evaluate the best genome again with other seeds
         until it has that many evaluations; its standing becomes their mean, so a genome that
-        only looked best on one lucky evaluation falls back."""
+        only looked best on one lucky evaluation falls back. Not for a deterministic problem."""
         times = self.settings.incumbent_evaluations
         incumbent = self.archive.incumbent()
-        if times > 1 and incumbent is not None and not incumbent.failed:
+        if times > 1 and not self.deterministic and incumbent is not None and not incumbent.failed:
             self.archive.replace(averaged(incumbent, self.evaluator.confirm(incumbent, times, generation)))
 
     def step(self, strategy, generation: int) -> tuple[bool, GenerationRecord | None]:
@@ -126,10 +128,12 @@ def search_loop(
     on_generation: Callable[[GenerationRecord], None] | None = None,
     log: Callable[[str], None] = print,
     cost_of: Callable[[dict, float], float | None] | None = None,
+    deterministic: bool = False,
 ) -> SearchOutcome:
     """Run `strategy` until its generations or a budget run out; `cost_of(genome, epochs)`
-    predicts a training's cost so that `max_cost` is never overspent."""
-    state = SearchState(settings, seed, evaluate_map, on_result, store, cost_of)
+    predicts a training's cost so that `max_cost` is never overspent; a `deterministic`
+    problem's incumbent is never evaluated again."""
+    state = SearchState(settings, seed, evaluate_map, on_result, store, cost_of, deterministic)
     if record_path:
         explain(load_record(record_path), identity or {}, log)
     last = strategy.last_generation()

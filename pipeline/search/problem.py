@@ -5,8 +5,9 @@ override the rest, whose defaults suit a problem that needs nothing more: `repai
 makes any genome valid and canonical (genes that change nothing reset, so equal trainings
 share one key; default: unchanged), `fingerprint` names everything besides the task that
 determines a result (the candidate store's key; default: none, so nothing is stored),
-`uses_gpu` asks the Ray backend for GPUs, and `prepare_worker()` runs once in each worker
-process. The engine knows nothing else about it: the CNN problem trains a network; a
+`uses_gpu` asks the Ray backend for GPUs, `deterministic` says a result does not depend on
+the task's seed (so the engine never evaluates a genome twice), and `prepare_worker()` runs
+once in each worker process. The engine knows nothing else about it: the CNN problem trains a network; a
 benchmark's problem looks the genome up in a table. `evaluate` runs wherever the backend
 puts it (this process, a worker process, a Ray worker), so a problem must pickle, and it
 must never raise for a bad candidate: a failure is a `Result` with `failure` set, which the
@@ -122,6 +123,12 @@ class Problem(ABC):
 
     @property
     def uses_gpu(self) -> bool:
+        return False
+
+    @property
+    def deterministic(self) -> bool:
+        """True when a result does not depend on the task's seed: re-evaluating the
+        incumbent (`search.incumbent_evaluations`) could not change it, so it is skipped."""
         return False
 
     def prepare_worker(self) -> None:

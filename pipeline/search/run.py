@@ -63,7 +63,8 @@ def run_search(
 
     try:
         return search_loop(strategy, settings, seed, backend.map, store=store, record_path=record_path, identity=identity,
-                           on_result=result_seen, on_generation=generation_done, log=log, cost_of=problem.cost_of)
+                           on_result=result_seen, on_generation=generation_done, log=log, cost_of=problem.cost_of,
+                           deterministic=problem.deterministic)
     finally:
         if bar:
             bar.close()

@@ -66,7 +66,7 @@ class SearchSettings(Section):
     epochs: Annotated[int, Between(1, 10_000)] = Field(3, description="training budget of each candidate")
     options: dict[str, Any] = Field(default_factory=dict, description=OPTIONS_HELP)
     incumbent_evaluations: Annotated[int, Between(1, 100)] = Field(
-        1, description="evaluations of the best genome, each with its own seed; its standing is their mean "
+        3, description="evaluations of the best genome, each with its own seed; its standing is their mean "
                        "(1 = no re-evaluation)")
     hall_of_fame: Annotated[int, Between(1, 1000)] = Field(5, description="how many best genomes hall_of_fame.json keeps")
     objectives: listed(str, "a non-empty list of objectives") = Field(
