@@ -59,6 +59,7 @@ def run(params: Params) -> None:
 
         def on_generation(record):
             tracking.log_metrics({"best_so_far_val_accuracy": record.best,
+                                  "incumbent_val_accuracy": record.incumbent,
                                   "population_best_val_accuracy": record.population_best,
                                   "population_mean_val_accuracy": record.mean}, step=record.generation)
 
@@ -74,8 +75,9 @@ def run(params: Params) -> None:
         write_csv(HISTORY, report.HISTORY_COLUMNS, report.history_rows(outcome))
         write_text(HALL_OF_FAME, json.dumps(report.hall_of_fame(outcome), indent=2) + "\n")
         write_csv(PARETO, *report.pareto_table(outcome, settings.objectives))
-        write_csv(PLOTS / "search_generations.csv", ["generation", "best_so_far", "population_best", "population_mean"],
-                  [[g.generation, f"{g.best:.6f}", f"{g.population_best:.6f}", f"{g.mean:.6f}"]
+        write_csv(PLOTS / "search_generations.csv", ["generation", "best_so_far", "incumbent", "population_best",
+                                                              "population_mean"],
+                  [[g.generation, f"{g.best:.6f}", f"{g.incumbent:.6f}", f"{g.population_best:.6f}", f"{g.mean:.6f}"]
                    for g in outcome.generations])
         pictures = [fitness_plot(outcome.generations, PLOTS / "search_fitness.png")]
         if outcome.pareto:

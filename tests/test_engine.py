@@ -2,12 +2,15 @@
 genes, searched through the same entry point the `search` stage uses."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import dataclass, field
 
 import pytest
 
 from pipeline.search import Choice, IntRange, Problem, Result, SearchSettings, Space, Task, run_search
+from pipeline.search.progress import SearchProgress
 
 OPTIMUM = {"x": 3, "y": -2}
 
@@ -264,3 +267,24 @@ def test_every_backend_result_says_when_it_trained():
     outcome = run_search(Quadratic(), SearchSettings(algorithm="random", population=3, generations=1, backend="serial"), 0,
                          log=lambda message: None)
     assert all(before <= r.started <= r.finished <= time.time() for _, _, r in outcome.history)
+
+
+def test_the_best_so_far_never_falls_while_the_incumbent_may():
+    """A re-evaluation can lower the incumbent's mean; the generation records keep the best
+    standing so far (monotone) and the incumbent's standing now, which ends as the answer."""
+    # a seed on which a genome dethrones the incumbent on one lucky evaluation and falls back
+    # on its repeats a generation later
+    outcome = run_search(Noisy(), settings(algorithm="aging", offspring=2, incumbent_evaluations=3), seed=5,
+                         log=lambda m: None)
+    bests = [g.best for g in outcome.generations]
+    assert bests == sorted(bests)
+    assert all(g.incumbent <= g.best for g in outcome.generations)
+    assert any(g.incumbent < g.best for g in outcome.generations)
+    assert outcome.generations[-1].incumbent == outcome.best.result.score
+    progress = SearchProgress(settings(), 10**9, stream=io.StringIO())
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        for record in outcome.generations:
+            progress.generation(record)
+    lines = printed.getvalue().splitlines()
+    lowered = [line for line, g in zip(lines, outcome.generations) if g.incumbent < g.best]
+    assert lowered and all("after re-evaluation" in line for line in lowered)

@@ -26,8 +26,10 @@ from pipeline.search.store import ResultStore
 
 @dataclass
 class GenerationRecord:
-    """One generation: the best score so far (never falls), the best and mean finished
-    score of the strategy's current population, and what the generation evaluated."""
+    """One generation: the best standing so far (never falls), the incumbent's standing now
+    (the genome the search would return; below `best` when re-evaluating a lucky genome
+    lowered its mean), the best and mean finished score of the strategy's current
+    population, and what the generation evaluated."""
 
     generation: int
     best: float
@@ -37,6 +39,7 @@ class GenerationRecord:
     failed: int
     seconds: float
     reused: int = 0
+    incumbent: float = 0.0
 
 
 @dataclass
@@ -106,10 +109,12 @@ class SearchState:
         population = [s.result.score for s in strategy.population(self.archive) if s is not None and not s.failed]
         if incumbent is None or incumbent.failed:
             return True, None
-        record = GenerationRecord(generation, incumbent.result.score, max(population, default=incumbent.result.score),
-                                  sum(population) / len(population) if population else incumbent.result.score,
+        standing = incumbent.result.score
+        record = GenerationRecord(generation, max(standing, self.records[-1].best) if self.records else standing,
+                                  max(population, default=standing),
+                                  sum(population) / len(population) if population else standing,
                                   len(fresh), sum(1 for r in fresh if r.failed), time.perf_counter() - started,
-                                  self.evaluator.reused - reused_before)
+                                  self.evaluator.reused - reused_before, incumbent=standing)
         self.records.append(record)
         self.budget.observe_generation(incumbent)
         return True, record

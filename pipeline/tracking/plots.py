@@ -35,6 +35,8 @@ def fitness_plot(generations: Sequence, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     xs = [g.generation for g in generations]
     ax.plot(xs, [g.best for g in generations], marker="o", label="best so far")
+    if any(g.incumbent < g.best for g in generations):
+        ax.plot(xs, [g.incumbent for g in generations], linestyle="--", label="incumbent (mean of its evaluations)")
     ax.plot(xs, [g.population_best for g in generations], marker=".", alpha=0.6, label="population best")
     ax.plot(xs, [g.mean for g in generations], marker=".", alpha=0.6, label="population mean")
     ax.set_xlabel("generation")
