@@ -28,7 +28,7 @@ from pipeline.search.store import ResultStore
 class GenerationRecord:
     """One generation: the best standing so far (never falls), the incumbent's standing now
     (the genome the search would return; below `best` when re-evaluating a lucky genome
-    lowered its mean), the best and mean finished score of the strategy's current
+    lowered its mean, or when a higher rung's score replaced a lower rung's), the best and mean finished score of the strategy's current
     population, and what the generation evaluated."""
 
     generation: int

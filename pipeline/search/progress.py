@@ -39,7 +39,7 @@ class SearchProgress:
 
     def generation(self, record) -> None:
         last = "" if self.last >= 10**9 else f"/{self.last}"
-        lowered = f"incumbent {record.incumbent:.4f} after re-evaluation, " if record.incumbent < record.best else ""
+        lowered = f"incumbent now {record.incumbent:.4f}, " if record.incumbent < record.best else ""
         line = (f"search: generation {record.generation}{last} best so far {record.best:.4f} "
                 f"({lowered}population best {record.population_best:.4f}, mean {record.mean:.4f}) "
                 f"trained {record.evaluated - record.reused} reused {record.reused} failed {record.failed} "
