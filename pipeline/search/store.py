@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,16 +72,23 @@ class ResultStore:
 
 
 def store_info(root: Path) -> StoreInfo:
+    """Entries, bytes and stray temporary files under `root`; safe while searches write
+    (a file renamed or removed between listing and reading is skipped)."""
     root = Path(root)
     entries = size = stray = 0
     if root.is_dir():
         for path in root.rglob("*"):
-            if path.is_file():
-                size += path.stat().st_size
-                if path.suffix == ".tmp":
-                    stray += 1
-                elif path.suffix == ".json":
-                    entries += 1
+            try:
+                status = path.stat()
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(status.st_mode):
+                continue
+            size += status.st_size
+            if path.suffix == ".tmp":
+                stray += 1
+            elif path.suffix == ".json":
+                entries += 1
     return StoreInfo(root, entries, size, stray)
 
 
