@@ -11,8 +11,10 @@ it trains, and its final model is scored on the test split:
     b     the best textbook recipe of the portfolio trained for the whole budget, no search
           (the best by validation after a screening at the search's fidelity that b does not
           pay for: a practitioner who already knows which recipe suits the data)
-    b2    the portfolio alone: its recipes screened at the search's fidelity, the best trained
-          with the rest of the budget (what evolution must add to)
+    b2    the portfolio alone: its recipes screened at the search's fidelity within the search's
+          share of the budget (as the pipeline's search would: a recipe whose predicted cost no
+          longer fits is not started, the first always is), the best trained with the rest
+          (what evolution must add to)
     c     Optuna's TPE (one trial at a time) with the same share and final-training rule
     d     random search, same
 
@@ -83,11 +85,12 @@ def data_for(seed: int, images: int):
     return load_prepared(folder)
 
 
-def screened(params, problem, data) -> tuple[dict, float]:
-    """The portfolio's recipes at the search's fidelity: the best by validation, and the cost."""
+def screened(params, problem, data, allowance: float) -> tuple[dict, float]:
+    """The portfolio's recipes at the search's fidelity (as many as `allowance` reference
+    seconds pay for, 0 = all): the best by validation, and the cost."""
     recipes = portfolio(params.space, data.input_shape)
     settings = params.search.model_copy(update={"algorithm": "random", "population": len(recipes), "generations": 0,
-                                                "max_cost": 0.0, "options": {}})
+                                                "max_cost": allowance, "options": {}})
     outcome = run_search(problem, settings, params.seed, warm_start=recipes, log=lambda m: None)
     return outcome.best_genome, outcome.cost_spent
 
@@ -109,7 +112,7 @@ def run_one(job: tuple[str, float, int, int]) -> dict:
     problem = CNNProblem(params.space, data, max_params=params.search.max_params)
     started = time.perf_counter()
     if method in ("b", "b2"):
-        genome, spent = screened(params, problem, data)
+        genome, spent = screened(params, problem, data, 0.0 if method == "b" else params.budget.search_allowance)
         search_value, left = None, total if method == "b" else total - spent
         spent = 0.0 if method == "b" else spent
     else:
