@@ -31,7 +31,7 @@ class BudgetSettings(Section):
         "reference_seconds", description="reference_seconds: machine-independent (reproducible); seconds: wall clock "
                                          "(machine-dependent)")
     total: Annotated[Number, Between(0.0, 10**9)] = Field(
-        240.0, description="search + final training, in `unit`; 0 = no pipeline budget (search.* and train.epochs "
+        100.0, description="search + final training, in `unit`; 0 = no pipeline budget (search.* and train.epochs "
                            "decide alone)")
     search_share: Annotated[Number, Between(0.0, 1.0)] = Field(
         0.3, description="the share of `total` the search may spend; the final training gets the rest")
