@@ -25,6 +25,9 @@ class CandidateFailure(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self):  # crosses process boundaries with its reason intact
+        return CandidateFailure, (self.reason, self.detail)
+
 
 def first_line(err: BaseException, limit: int = 200) -> str:
     """The first non-empty line of an error's message, or its type name when it has none

@@ -2,10 +2,13 @@
 `train.refit` retrains on train + validation for the chosen number of epochs."""
 from __future__ import annotations
 
+import multiprocessing
+import pickle
+
 import pytest
 import torch
 
-from pipeline.errors import ConfigError
+from pipeline.errors import CandidateFailure, ConfigError
 from pipeline.genome.genome import default_genome
 from pipeline.params import params_from_dict
 from pipeline.train.final import train_final, with_validation_in_training
@@ -66,6 +69,40 @@ def test_without_refit_the_selected_model_is_returned(genome, tiny_digits):
     selected, result = fit(genome, tiny_digits, EPOCHS, SEED, CPU, select="best")
     assert not final.refit and final.epochs == result.chosen_epoch
     assert same_weights(model, selected)
+
+
+def test_side_by_side_selection_and_refit_equal_one_after_the_other_on_the_same_threads(genome, tiny_digits):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # side by side: one thread each
+        model, final = train_final(genome, tiny_digits, EPOCHS, SEED, CPU, select="last", refit=True,
+                                   side_by_side=True)
+        assert torch.get_num_threads() == 2  # restored
+        torch.set_num_threads(1)
+        expected, sequential = train_final(genome, tiny_digits, EPOCHS, SEED, CPU, select="last", refit=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert final.refit and final.epochs == sequential.epochs == EPOCHS
+    assert final.selection.epochs == sequential.selection.epochs  # the selecting run's curve, epoch by epoch
+    assert same_weights(model, expected)  # the refit, trained in the other process
+    refit_only, _ = fit(genome, with_validation_in_training(tiny_digits), EPOCHS, SEED, CPU)
+    assert same_weights(model, refit_only)
+
+
+def test_a_failing_final_training_side_by_side_is_a_candidate_failure_and_leaves_no_worker(tiny_digits):
+    exploding = default_genome()
+    exploding.update(width=8, stages=1, lr=1e6, optimizer="sgd", scheduler="none", norm="none", batch_size=16)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(CandidateFailure) as caught:
+            train_final(exploding, tiny_digits, 3, SEED, CPU, select="last", refit=True, side_by_side=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert caught.value.reason == "nan_loss"
+    assert multiprocessing.active_children() == []
+    crossed = pickle.loads(pickle.dumps(CandidateFailure("nan_loss", "loss became nan")))  # as the worker's would
+    assert (crossed.reason, crossed.detail) == ("nan_loss", "loss became nan")
 
 
 @pytest.mark.parametrize("key,value,expected", [
