@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import signal
+import threading
 
 import pytest
 import torch
@@ -103,6 +106,24 @@ def test_a_failing_final_training_side_by_side_is_a_candidate_failure_and_leaves
     assert multiprocessing.active_children() == []
     crossed = pickle.loads(pickle.dumps(CandidateFailure("nan_loss", "loss became nan")))  # as the worker's would
     assert (crossed.reason, crossed.detail) == ("nan_loss", "loss became nan")
+
+
+def test_a_refit_process_that_dies_is_a_crashed_failure_not_a_hang(genome, tiny_digits):
+    def kill_the_refit_process():
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+
+    timer = threading.Timer(1.0, kill_the_refit_process)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        timer.start()
+        with pytest.raises(CandidateFailure) as caught:
+            train_final(genome, tiny_digits, 40, SEED, CPU, select="last", refit=True, side_by_side=True)
+    finally:
+        timer.join()
+        torch.set_num_threads(threads)
+    assert caught.value.reason == "crashed" and "exit code -9" in str(caught.value)
 
 
 @pytest.mark.parametrize("key,value,expected", [

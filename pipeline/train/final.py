@@ -15,6 +15,7 @@ result equals the one-after-the-other training on the same number of threads per
 """
 from __future__ import annotations
 
+import io
 import multiprocessing
 import sys
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.data.types import PreparedData, Split
+from pipeline.errors import CandidateFailure
 from pipeline.train.fit import EpochRecord, FitResult, fit
 
 
@@ -54,30 +56,53 @@ def train_final(genome: Mapping, data: PreparedData, epochs: int, seed: int, dev
     return model, FinalResult(selection, chosen, refit=True)
 
 
-def _refit(genome: Mapping, data: PreparedData, epochs: int, seed: int, threads: int) -> torch.nn.Module:
-    """The refit on train + validation, in a worker process on `threads` CPU threads."""
+def _refit_worker(conn, genome: Mapping, data: PreparedData, epochs: int, seed: int, threads: int) -> None:
+    """The refit on train + validation on `threads` CPU threads, in a spawned process; sends
+    ("model", the saved net), or ("failure", CandidateFailure) when it cannot be trained."""
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
-    model, _ = fit(genome, with_validation_in_training(data), epochs, seed, torch.device("cpu"))
-    return model
+    try:
+        model, _ = fit(genome, with_validation_in_training(data), epochs, seed, torch.device("cpu"))
+        buffer = io.BytesIO()
+        torch.save(model, buffer)  # bytes, not torch's shared-memory handles, which die with this process
+        conn.send(("model", buffer.getvalue()))
+    except CandidateFailure as failure:
+        conn.send(("failure", failure))
+    except Exception as err:  # noqa: BLE001 - whatever it was, the parent reports it as this run's failure
+        conn.send(("failure", CandidateFailure("exception", f"{type(err).__name__}: {err}")))
+    finally:
+        conn.close()
 
 
 def _selection_and_refit_side_by_side(genome: Mapping, data: PreparedData, epochs: int, seed: int,
                                       on_epoch) -> tuple[torch.nn.Module, FinalResult]:
     """The selecting run here and the refit in a spawned process, each on half the threads
-    (`select: last`: the refit trains for `epochs` whatever the selecting run scores)."""
+    (`select: last`: the refit trains for `epochs` whatever the selecting run scores). A
+    refit process that dies (killed, out of memory) is a `crashed` failure, not a hang."""
     threads = torch.get_num_threads()
     half = max(1, threads // 2)
-    pool = multiprocessing.get_context("spawn").Pool(1)
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_refit_worker, args=(sender, dict(genome), data, epochs, seed, half), daemon=True)
+    worker.start()
+    sender.close()  # the worker holds the only sending end: its death ends the pipe
     try:
-        refitted = pool.apply_async(_refit, (dict(genome), data, epochs, seed, half))
         torch.set_num_threads(half)
         _, selection = fit(genome, data, epochs, seed, torch.device("cpu"), on_epoch=on_epoch)
-        model = refitted.get()
-        pool.close()
+        try:
+            kind, value = receiver.recv()
+        except EOFError:
+            worker.join(5)
+            raise CandidateFailure("crashed", f"the refit process ended with exit code {worker.exitcode}") from None
+        if kind == "failure":
+            raise value
+        model = torch.load(io.BytesIO(value), weights_only=False)  # our own net, from our own process
     finally:
-        pool.terminate()  # an interrupted or failed selecting run does not wait for the refit
         torch.set_num_threads(threads)
+        receiver.close()
+        if worker.is_alive():  # the selecting run failed or was interrupted: do not wait for the refit
+            worker.terminate()
+        worker.join()
     return model, FinalResult(selection, selection.chosen_epoch, refit=True)
 
 
