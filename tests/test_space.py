@@ -52,20 +52,29 @@ def test_an_integer_mutation_always_moves_and_reaches_both_bounds():
     assert {gene.mutate(v, rng) for v in (8, 7, 6) for _ in range(200)} >= {9}
 
 
+#: The speed runs' trainer techniques: in the catalog (and the speed-run recipe), off in the
+#: default space until the ablation benchmark says they pay (README, "Trainer techniques").
+NOT_YET_IN_THE_DEFAULT_SPACE = {"norm": {"batch_no_scale"}, "augment": {"flip_translate", "alternating_flip", "alternating_flip_translate"},
+                                "whiten": {True}, "tta": {True}}
+
+
 def test_every_offered_name_resolves_and_every_table_entry_is_offered():
     """No name the space offers is missing from its table, and no table entry is dead."""
     default = load_params(ROOT / "params.yaml").space
     for gene, table in TABLE_OF_GENE.items():
         offered = set(GENE_CATALOG[gene].names)
         assert offered == set(table), gene
-        assert set(default[gene].values()) == set(table), f"params.yaml does not offer all of {gene}"
+        expected = set(table) - NOT_YET_IN_THE_DEFAULT_SPACE.get(gene, set())
+        assert set(default[gene].values()) == expected, f"params.yaml does not offer all of {gene}"
 
 
-def test_default_params_offer_the_whole_catalog():
+def test_default_params_offer_the_whole_catalog_but_the_unmeasured_techniques():
     default = load_params(ROOT / "params.yaml").space
     for name, definition in GENE_CATALOG.items():
         if definition.kind in ("name", "bool"):
-            assert set(default[name].values()) == set(definition.names), name
+            expected = set(definition.names) - NOT_YET_IN_THE_DEFAULT_SPACE.get(name, set())
+            assert set(default[name].values()) == expected, name
+    assert default["ema"].values() == [0.0]
     assert len(OPTIMIZERS) == 10
     assert len(set(SCHEDULERS) - {"none"}) == 10
     assert len(LOSSES) + len(REFUSED_LOSSES) == 14

@@ -55,7 +55,7 @@ def test_every_choice_overfits_one_batch(gene, value, tiny_digits):
     losses = []
     for _ in range(steps):
         model.train()
-        inputs = AUGMENTATIONS[genome["augment"]](x, generator) if gene == "augment" else x
+        inputs = AUGMENTATIONS[genome["augment"]](x, generator, torch.arange(len(x)), 0) if gene == "augment" else x
         embedding = model.embed(inputs)
         logits = model.classifier(embedding)
         assert logits.shape == (16, 10)
@@ -138,6 +138,8 @@ CONTINUATION = [
     dict(optimizer="amsgrad", scheduler="lambda", lambda_schedule="warmup_cosine", augment="cutout"),
     dict(optimizer="sgd_momentum", scheduler="cyclic"),
     dict(optimizer="adagrad", scheduler="step", loss="triplet_margin"),
+    dict(optimizer="sgd_nesterov", scheduler="polynomial", ema=0.9, whiten=True, norm="batch_no_scale",
+         augment="alternating_flip_translate", tta=True),
 ]
 
 

@@ -4,7 +4,8 @@ The math is PyTorch's own `torch.nn.utils.fusion`; this module only finds the pa
 model builder puts every conv and its norm side by side in an `nn.Sequential`, wherever it
 occurs (plain stacks, residual branches, projections), so walking every Sequential finds all
 of them; a folded norm becomes `nn.Identity`. Group and layer norms depend on the input and
-cannot be folded; the report says how many were left.
+cannot be folded; the report says how many were left. Batch norms with a frozen scale
+(`batch_no_scale`) are batch norms and fold the same way.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def fuse_model(model: nn.Module) -> tuple[nn.Module, FusionReport]:
         for first, second in zip(names, names[1:]):
             a, b = module._modules[first], module._modules[second]
             for layer_type, norm_type, fold in FOLDABLE:
-                if type(a) is layer_type and type(b) is norm_type and b.track_running_stats:
+                if type(a) is layer_type and isinstance(b, norm_type) and b.track_running_stats:
                     module._modules[first] = fold(a, b)
                     module._modules[second] = nn.Identity()
                     report.folded += 1

@@ -59,6 +59,8 @@ GENE_CATALOG: dict[str, GeneDef] = {
     "residual": GeneDef("bool", False, names=(True, False)),
     "attention": GeneDef("name", "none", names=tuple(ATTENTION)),
     "dropout": GeneDef("float", 0.0, 0.0, 0.9),
+    "whiten": GeneDef("bool", False, names=(True, False),
+                      why="a frozen 2x2 conv stem whose filters whiten the training images' patches (airbench)"),
     # training recipe
     "optimizer": GeneDef("name", "adamw", names=tuple(OPTIMIZERS)),
     "lr": GeneDef("float", 1e-3, 1e-6, 10.0),
@@ -70,6 +72,10 @@ GENE_CATALOG: dict[str, GeneDef] = {
     "loss": GeneDef("name", "cross_entropy", names=tuple(LOSSES), refused=tuple(REFUSED_LOSSES.items())),
     "label_smoothing": GeneDef("float", 0.0, 0.0, 0.5, why="used by loss `cross_entropy`"),
     "augment": GeneDef("name", "none", names=tuple(AUGMENTATIONS)),
+    "ema": GeneDef("float", 0.0, 0.0, 0.9999,
+                   why="decay of an exponential moving average of the weights, which are evaluated and exported; 0 = off"),
+    "tta": GeneDef("bool", False, names=(True, False),
+                   why="evaluate and export the mean of the logits of each image and its mirror image"),
 }
 
 #: Genes that only matter for some values of another gene; elsewhere they are reset to their

@@ -6,9 +6,10 @@ one-cycle schedule, a residual net with AdamW and cosine decay and label smoothi
 squeeze-and-excitation residual net with momentum SGD, and a small Adam baseline. Depth
 follows the input size (one halving stage per doubling above 8 px, two to four stages) and
 augmentation the image kind (mirroring for colour photos, shifts for small or grey images,
-where a mirrored digit is another glyph). The search proposes them first, projected into
-the user's space and repaired for the input shape, and spends the rest of its budget
-improving on them.
+where a mirrored digit is another glyph); colour images of 32x32 and up also get the CIFAR-10
+speed runs' recipe (`SPEED_RUN`). The search proposes them first, projected into the user's
+space (a technique the space does not offer falls back to what it does) and repaired for the
+input shape, and spends the rest of its budget improving on them.
 """
 from __future__ import annotations
 
@@ -38,6 +39,31 @@ RECIPES: dict[str, dict] = {
 }
 
 
+#: The CIFAR-10 speed runs' recipe (Keller Jordan's airbench94, after Tysam's hlb-CIFAR10 and
+#: David Page's ResNet-8 "How to train your ResNet"), expressed in this space: a patch-whitening
+#: stem, three stages of two conv-BN-GELU blocks with max pooling, batch norms with a frozen
+#: scale, a global max pool; Nesterov SGD under a one-cycle schedule, label smoothing 0.2, the
+#: alternating flip with a 2-pixel reflected translation, and flip-averaged evaluation.
+#: airbench's widths (64/256/256) and 1024-image batches at momentum 0.85 are for a GPU; here the
+#: first stage has as many channels as the shorter side has pixels (32 at 32x32, at most 64),
+#: and the optimizer is the conv-bn-relu recipe's (batch 128, learning rate 0.05, momentum 0.9):
+#: on the CIFAR-10 subset at 4 epochs that gave 65.0% test accuracy against 56.7% with batch
+#: 256, lr 0.1, momentum 0.85. For colour images of 32x32 and up, where whitening and mirroring apply.
+SPEED_RUN = dict(
+    blocks_per_stage=2, kernel=3, padding="same", norm="batch_no_scale", activation="gelu", pooling="max",
+    global_pool="max", residual=False, attention="none", dropout=0.0, whiten=True, optimizer="sgd_nesterov",
+    lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=128, scheduler="onecycle", loss="cross_entropy",
+    label_smoothing=0.2, augment="alternating_flip_translate", tta=True)
+
+
+def speed_run(input_shape: Sequence[int]) -> dict | None:
+    """The speed-run recipe for colour images of at least 32x32; None for other inputs."""
+    channels, height, width = input_shape
+    if channels != 3 or min(height, width) < 32:
+        return None
+    return {**SPEED_RUN, "stages": 3, "width": min(64, height, width)}
+
+
 def scaled(recipe: dict, input_shape: Sequence[int]) -> dict:
     """The recipe for this input: stages by size, augmentation by image kind."""
     channels, height, width = input_shape
@@ -50,8 +76,12 @@ def portfolio(space: Space, input_shape: Sequence[int]) -> list[dict]:
     """The recipes as genomes of `space` (projected into it, repaired for the input shape),
     distinct, in order."""
     out, seen = [], set()
-    for recipe in RECIPES.values():
-        genome = repair(space.project(scaled(recipe, input_shape)), space, input_shape)
+    recipes = [scaled(recipe, input_shape) for recipe in RECIPES.values()]
+    fast = speed_run(input_shape)
+    if fast is not None:
+        recipes.append({**default_genome(), **fast})
+    for recipe in recipes:
+        genome = repair(space.project(recipe), space, input_shape)
         key = tuple(sorted(genome.items()))
         if key not in seen:
             seen.add(key)

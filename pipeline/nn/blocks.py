@@ -28,8 +28,20 @@ def layer_norm_2d(channels: int) -> nn.Module:
     return nn.GroupNorm(1, channels)
 
 
+class BatchNormNoScale(nn.BatchNorm2d):
+    """The speed runs' batch norm (airbench): a learnable shift but the scale frozen at 1
+    (the next conv can rescale), running statistics that follow the batches quickly
+    (PyTorch momentum 0.4, airbench's 0.6 in its convention) and a negligible epsilon.
+    It is still a BatchNorm2d, so `fuse` folds it into the conv before it."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, eps=1e-12, momentum=0.4)
+        self.weight.requires_grad_(False)
+
+
 NORMS = {
     "batch": nn.BatchNorm2d,
+    "batch_no_scale": BatchNormNoScale,
     "group": lambda c: nn.GroupNorm(group_count(c), c),
     "layer": layer_norm_2d,
     "none": lambda c: nn.Identity(),
@@ -94,6 +106,33 @@ ATTENTION = {
     "self": SpatialSelfAttention,
     "cbam": ChannelSpatialAttention,
 }
+
+
+class PatchWhitening(nn.Conv2d):
+    """A frozen 2x2 convolution whose filters whiten the training images' 2x2 patches
+    (airbench, after Tysam's hlb-CIFAR10): the eigenvectors of the patch covariance scaled
+    by 1/sqrt(eigenvalue + eps), and their negatives, so the next activation sees both
+    signs. `initialise` sets them from training images; until then it is a plain conv.
+    The bias stays trainable; the filters are not trained."""
+
+    patch = 2
+
+    def __init__(self, channels: int, eps: float = 5e-4):
+        width = 2 * channels * self.patch**2
+        super().__init__(channels, width, self.patch, padding=0, bias=True)
+        self.weight.requires_grad_(False)
+        self.eps = eps
+
+    @torch.no_grad()
+    def initialise(self, images: torch.Tensor) -> None:
+        """Set the filters from `images` (N, C, H, W), already normalized as the layer sees them."""
+        patches = images.float().unfold(2, self.patch, 1).unfold(3, self.patch, 1)  # N C H' W' p p
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, self.in_channels * self.patch**2).double()
+        eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(patches.T))
+        filters = (eigenvectors.T / torch.sqrt(eigenvalues + self.eps)[:, None]).flip(0)  # largest variance first
+        filters = filters.reshape(-1, self.in_channels, self.patch, self.patch).to(self.weight.dtype)
+        self.weight.copy_(torch.cat([filters, -filters]))
+        self.bias.zero_()
 
 
 def conv_norm(cin: int, cout: int, kernel: int, stride: int, padding: int, norm: str) -> nn.Sequential:

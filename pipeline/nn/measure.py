@@ -26,10 +26,11 @@ def count_flops(model: nn.Module, input_shape) -> int:
 
 
 def forward_flops(genome, input_shape, num_classes: int) -> int:
-    """Forward FLOPs per image of the genome's network (built on the CPU, never trained);
-    0 when the genome describes no buildable network."""
+    """Forward FLOPs per image of the genome's network (built on the CPU, never trained),
+    one pass (the flip-averaged evaluation of the `tta` gene runs it twice); 0 when the
+    genome describes no buildable network."""
     try:
-        model = build_model(genome, input_shape, num_classes, [0.0] * input_shape[0], [1.0] * input_shape[0])
+        model = build_model({**genome, "tta": False}, input_shape, num_classes, [0.0] * input_shape[0], [1.0] * input_shape[0])
     except InvalidArchitecture:
         return 0
     return count_flops(model, input_shape)

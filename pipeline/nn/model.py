@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from pipeline.nn.blocks import HEADS, POOLING, PlainBlock, ResidualBlock, downsample
+from pipeline.nn.blocks import ACTIVATIONS, HEADS, POOLING, PatchWhitening, PlainBlock, ResidualBlock, downsample
 
 
 class InvalidArchitecture(ValueError):
@@ -58,6 +58,8 @@ def plan_shapes(genome: Mapping, input_shape: Sequence[int]) -> list[LayerShape]
             raise InvalidArchitecture(f"{name} would produce a {height}x{width} map")
         shapes.append(LayerShape(name, channels, height, width))
 
+    if genome["whiten"]:
+        step("whiten", PatchWhitening.patch, 0, 1, 2 * channels * PatchWhitening.patch**2)
     for stage, stage_width in enumerate(stage_widths(genome)):
         for block in range(genome["blocks_per_stage"]):
             stride = genome["stride"] if stage == 0 and block == 0 else 1
@@ -98,14 +100,25 @@ class Net(nn.Module):
     """normalize -> body (stages) -> head (pool/flatten, dropout) -> classifier.
 
     `embed` exposes the penultimate features for losses that need an embedding (triplet).
+    With `flip_average` (the `tta` gene) `forward`, which evaluation and every export run,
+    returns the mean of the logits of the images and of their mirror images; training goes
+    through `embed_bytes` and the classifier, one pass.
     """
 
-    def __init__(self, normalize: nn.Module, body: nn.Sequential, head: nn.Module, classifier: nn.Linear):
+    def __init__(self, normalize: nn.Module, body: nn.Sequential, head: nn.Module, classifier: nn.Linear,
+                 flip_average: bool = False):
         super().__init__()
         self.normalize = normalize
         self.body = body
         self.head = head
         self.classifier = classifier
+        self.flip_average = flip_average
+
+    @property
+    def whitening(self) -> PatchWhitening | None:
+        """The patch-whitening stem, when the genome has one."""
+        first = self.body[0] if len(self.body) else None
+        return first[0] if isinstance(first, nn.Sequential) and isinstance(first[0], PatchWhitening) else None
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(self.normalize(x)))
@@ -115,7 +128,10 @@ class Net(nn.Module):
         return self.head(self.body(self.normalize.from_bytes(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.embed(x))
+        logits = self.classifier(self.embed(x))
+        if self.flip_average:
+            logits = (logits + self.classifier(self.embed(x.flip(3)))) / 2
+        return logits
 
 
 def build_model(
@@ -134,6 +150,10 @@ def build_model(
     kernel = genome["kernel"]
     layers: list[nn.Module] = []
     channels = in_channels
+    if genome["whiten"]:
+        whitening = PatchWhitening(channels)
+        layers.append(nn.Sequential(whitening, ACTIVATIONS[genome["activation"]]()))
+        channels = whitening.out_channels
     for stage, stage_width in enumerate(stage_widths(genome)):
         for block in range(genome["blocks_per_stage"]):
             stride = genome["stride"] if stage == 0 and block == 0 else 1
@@ -147,4 +167,4 @@ def build_model(
         layers.append(downsample(genome["pooling"], channels, genome["norm"], genome["activation"]))
     head = nn.Sequential(HEADS[genome["global_pool"]](), nn.Dropout(genome["dropout"]))
     classifier = nn.Linear(head_features(genome, shapes[-1]), num_classes)
-    return Net(Normalize(mean, std), nn.Sequential(*layers), head, classifier)
+    return Net(Normalize(mean, std), nn.Sequential(*layers), head, classifier, flip_average=genome["tta"])

@@ -39,8 +39,10 @@ class EpochCost:
 
 
 def epoch_cost(genome: Mapping, forward_flops: float, train_images: int, val_images: int) -> EpochCost:
-    """One epoch of `genome` (`forward_flops` per image) over the given split sizes: full
-    batches of training images, then one pass over the validation images."""
+    """One epoch of `genome` (`forward_flops` per image, one pass) over the given split
+    sizes: full batches of training images, then the validation images, twice with the
+    flip-averaged evaluation (`tta`)."""
     batch = min(genome["batch_size"], train_images)
     steps = max(1, train_images // batch)
-    return EpochCost(3.0 * forward_flops * steps * batch, float(forward_flops) * val_images, steps)
+    passes = 2 if genome["tta"] else 1
+    return EpochCost(3.0 * forward_flops * steps * batch, float(forward_flops) * val_images * passes, steps)

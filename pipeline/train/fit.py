@@ -31,6 +31,7 @@ from pipeline.nn.measure import count_parameters
 from pipeline.nn.model import InvalidArchitecture, Net, build_model
 from pipeline.runtime import autocast
 from pipeline.train.augment import AUGMENTATIONS
+from pipeline.train.averaging import weight_average
 from pipeline.train.losses import LOSSES
 from pipeline.train.optim import Schedule, make_optimizer
 
@@ -87,12 +88,15 @@ def train_steps(
     bf16: bool = False,
     deadline: float | None = None,
     total: torch.Tensor | None = None,
+    epoch: int = 0,
+    average: torch.nn.Module | None = None,
 ) -> torch.Tensor:
-    """Steps [first, stop) of an epoch walking `order` (full batches only); adds each loss
-    to `total` (a device tensor, the epoch's running sum, so an epoch split in two sums in
-    the same order as one) and returns it: reading it is the caller's one sync per epoch.
-    Past `deadline` (a `time.perf_counter()` value) it raises `CandidateFailure("timeout")`;
-    reading the clock needs no device sync."""
+    """Steps [first, stop) of epoch `epoch` walking `order` (full batches only); adds each
+    loss to `total` (a device tensor, the epoch's running sum, so an epoch split in two sums
+    in the same order as one) and returns it: reading it is the caller's one sync per epoch.
+    `average` (an `AveragedModel`) is updated after every optimizer step. Past `deadline`
+    (a `time.perf_counter()` value) it raises `CandidateFailure("timeout")`; reading the
+    clock needs no device sync."""
     model.train()
     channels_last = next(model.parameters()).is_contiguous(memory_format=torch.channels_last) and train_x.dim() == 4
     criterion = LOSSES[genome["loss"]]
@@ -100,7 +104,7 @@ def train_steps(
     total = torch.zeros((), device=device) if total is None else total
     for step in range(first, stop):
         index = order[step * batch_size : (step + 1) * batch_size]
-        inputs = augment(train_x[index], generator)  # uint8: the model's Normalize scales it
+        inputs = augment(train_x[index], generator, index, epoch)  # uint8: the model's Normalize scales it
         if channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
@@ -110,6 +114,8 @@ def train_steps(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update_parameters(model)
         schedule.after_batch()
         total += loss.detach()
         if deadline is not None and time.perf_counter() > deadline:
@@ -136,10 +142,12 @@ class Position:
     total: torch.Tensor | None = None
 
 
-def save_state(model, optimizer, schedule, generator, position: Position, records: list[EpochRecord]) -> bytes:
+def save_state(model, optimizer, schedule, generator, position: Position, records: list[EpochRecord],
+               average=None) -> bytes:
     buffer = io.BytesIO()
     torch.save({
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "average": average.state_dict() if average is not None else None,
         "scheduler": schedule.scheduler.state_dict() if schedule.scheduler else None, "schedule_steps": schedule.steps,
         "generator": generator.get_state(), "cpu_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state() if generator.device.type == "cuda" else None,
@@ -149,9 +157,11 @@ def save_state(model, optimizer, schedule, generator, position: Position, record
     return buffer.getvalue()
 
 
-def load_state(state: bytes, model, optimizer, schedule, generator) -> tuple[Position, list[EpochRecord]]:
+def load_state(state: bytes, model, optimizer, schedule, generator, average=None) -> tuple[Position, list[EpochRecord]]:
     saved = torch.load(io.BytesIO(state), map_location=generator.device, weights_only=True)
     model.load_state_dict(saved["model"])
+    if average is not None:
+        average.load_state_dict(saved["average"])
     optimizer.load_state_dict(saved["optimizer"])
     if schedule.scheduler is not None:
         schedule.scheduler.load_state_dict(saved["scheduler"])
@@ -162,6 +172,10 @@ def load_state(state: bytes, model, optimizer, schedule, generator) -> tuple[Pos
         torch.cuda.set_rng_state(saved["cuda_rng"].cpu())
     records = [EpochRecord(**r) for r in saved["records"]]
     return Position(saved["step"], saved["order"], saved["total"]), records
+
+
+#: Training images the patch-whitening stem is computed from (the first ones of the split).
+WHITENING_IMAGES = 1000
 
 
 def _built_model(genome: Mapping, data: PreparedData, device: torch.device,
@@ -175,6 +189,9 @@ def _built_model(genome: Mapping, data: PreparedData, device: torch.device,
     params = count_parameters(model)
     if max_params is not None and params > max_params:
         raise CandidateFailure("too_large", f"{params} parameters > search.max_params {max_params}")
+    if model.whitening is not None:
+        sample = data.train.images[:WHITENING_IMAGES]
+        model.whitening.initialise(model.normalize.from_bytes(sample))
     model = model.to(device)
     if use_channels_last(data.input_shape):
         model = model.to(memory_format=torch.channels_last)
@@ -209,7 +226,8 @@ def fit(
     `horizon` epochs (default: `epochs`); `resume` continues a state kept by an earlier
     call with the same genome, seed and horizon. `select="best"` returns the weights of the
     epoch with the best validation accuracy (then the lower validation loss), as Keras'
-    `restore_best_weights`; "last" the last."""
+    `restore_best_weights`; "last" the last. With the `ema` gene the averaged weights are
+    the ones scored, selected and returned."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     model, params = _built_model(genome, data, device, max_params)
@@ -221,10 +239,12 @@ def fit(
     steps = count // batch_size
     schedule = Schedule(genome, optimizer, horizon or math.ceil(epochs), steps)
     generator = torch.Generator(device=device).manual_seed(seed)
+    average = weight_average(model, genome["ema"]) if genome["ema"] > 0 else None
+    scored = average.module if average is not None else model
     result = FitResult(val_accuracy=0.0, val_loss=math.inf, params=params)
     position = Position()
     if resume is not None:
-        position, result.epochs = load_state(resume, model, optimizer, schedule, generator)
+        position, result.epochs = load_state(resume, model, optimizer, schedule, generator, average)
     end = max(1, round(epochs * steps))
     first_step = position.step
     best: tuple[tuple[float, float], int, dict] | None = None
@@ -236,34 +256,34 @@ def fit(
             position.total = torch.zeros((), device=device)
         stop = min(end - epoch * steps, steps)
         train_steps(model, optimizer, schedule, genome, train_x, train_y, batch_size, position.order, within, stop,
-                    generator, device, bf16, deadline, position.total)
+                    generator, device, bf16, deadline, position.total, epoch, average)
         position.step = epoch * steps + stop
         if stop < steps:
             break  # the budget ends inside this epoch
         train_loss = _finite(position.total.item() / steps, "training loss", f"in epoch {epoch + 1}")
-        val_accuracy, val_loss = evaluate_split(model, data.val, device)
+        val_accuracy, val_loss = evaluate_split(scored, data.val, device)
         _finite(val_loss, "validation loss", f"in epoch {epoch + 1}")
         schedule.after_epoch(val_loss)
         record = EpochRecord(epoch + 1, train_loss, val_loss, val_accuracy)
         result.epochs.append(record)
         if select == "best" and (best is None or (val_accuracy, -val_loss) > best[0]):
-            best = ((val_accuracy, -val_loss), epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            best = ((val_accuracy, -val_loss), epoch + 1, {k: v.detach().clone() for k, v in scored.state_dict().items()})
         if on_epoch:
             on_epoch(record)
     result.trained_epochs = (position.step - first_step) / steps
     if keep_state:
-        result.state = save_state(model, optimizer, schedule, generator, position, result.epochs)
+        result.state = save_state(model, optimizer, schedule, generator, position, result.epochs, average)
     result.chosen_epoch = len(result.epochs)
     if best is not None:
-        model.load_state_dict(best[2])
+        scored.load_state_dict(best[2])
         result.chosen_epoch = best[1]
     if position.step % steps or not result.epochs:  # ended inside an epoch: score it here
         after = f"after {position.step} steps"
         _finite(position.total.item() / max(1, position.step % steps), "training loss", after)
-        result.val_accuracy, result.val_loss = evaluate_split(model, data.val, device)
+        result.val_accuracy, result.val_loss = evaluate_split(scored, data.val, device)
         _finite(result.val_loss, "validation loss", after)
     else:
         chosen = result.epochs[result.chosen_epoch - 1]
         result.val_accuracy, result.val_loss = chosen.val_accuracy, chosen.val_loss
     result.seconds = time.perf_counter() - started
-    return model, result
+    return scored, result
