@@ -22,9 +22,13 @@ Every run is one job on one core (serial search, one thread), two jobs at a time
 2-core machine; results are deterministic for a seed (the budget is in reference seconds),
 and wall times are reported as measured. The JSON keeps every finished run, so a stopped
 benchmark resumes where it was. Writes bench/results/time_to_accuracy.{json,png} and the
-README table between its markers.
+README table between its markers. With `--techniques` the space also offers the speed runs'
+trainer techniques (`TECHNIQUES`), so the portfolio's speed-run recipe keeps them and the
+search can choose them; that run writes time_to_accuracy_techniques.{json,png} and its own
+README table.
 
     python bench/time_to_accuracy.py --budgets 600,1200 --seeds 0,1,2
+    python bench/time_to_accuracy.py --budgets 600 --seeds 0 --methods a,b2 --techniques
 """
 from __future__ import annotations
 
@@ -62,9 +66,19 @@ LABELS = {"a": "(a) pipeline default", "b": "(b) best textbook recipe, whole bud
           "c": "(c) TPE", "d": "(d) random"}
 
 
-def params_for(method: str, total: float, seed: int):
-    """params.yaml with this budget, run on one core; the strategy and portfolio by method."""
+#: The trainer techniques `--techniques` adds to params.yaml's space (README, "Trainer techniques").
+TECHNIQUES = {"norm": ["batch_no_scale"], "augment": ["flip_translate", "alternating_flip", "alternating_flip_translate"],
+              "whiten": [False, True], "tta": [False, True], "ema": [0.0, 0.99], "lr_scaling": ["none", "linear", "sqrt"]}
+
+
+def params_for(method: str, total: float, seed: int, techniques: bool = False):
+    """params.yaml with this budget, run on one core; the strategy and portfolio by method;
+    with `techniques`, the space offers the speed runs' techniques too."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if techniques:
+        for gene, values in TECHNIQUES.items():
+            offered = raw["space"].get(gene, [])
+            raw["space"][gene] = offered + [v for v in values if v not in offered]
     raw["seed"] = seed
     raw["budget"] = {**raw["budget"], "unit": "reference_seconds", "total": total}
     raw["search"] = {**raw["search"], "backend": "serial", "workers": 1}
@@ -103,12 +117,12 @@ def final_model(genome: dict, params, data, left: float) -> tuple[torch.nn.Modul
     return model, plan.epochs
 
 
-def run_one(job: tuple[str, float, int, int]) -> dict:
-    method, total, seed, images = job
+def run_one(job: tuple[str, float, int, int, bool]) -> dict:
+    method, total, seed, images, techniques = job
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     data = data_for(seed, images)
-    params = params_for(method, total, seed)
+    params = params_for(method, total, seed, techniques)
     problem = CNNProblem(params.space, data, max_params=params.search.max_params)
     started = time.perf_counter()
     if method in ("b", "b2"):
@@ -191,14 +205,17 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one core each")
-    parser.add_argument("--out", default=str(RESULTS / "time_to_accuracy.json"))
+    parser.add_argument("--techniques", action="store_true", help="the space offers the speed runs' techniques too")
+    parser.add_argument("--out", default=None, help="default: bench/results/time_to_accuracy[_techniques].json")
     args = parser.parse_args()
+    name = "time_to_accuracy_techniques" if args.techniques else "time_to_accuracy"
+    args.out = args.out or str(RESULTS / f"{name}.json")
     if not SHARED.exists():
         raise SystemExit(f"time_to_accuracy: {SHARED} not found: this benchmark needs the shared CIFAR-10 archive")
     out = Path(args.out)
     runs = json.loads(out.read_text())["runs"] if out.exists() else []
     done = {(r["method"], r["budget"], r["seed"]) for r in runs}
-    jobs = [(m, float(b), int(s), args.images) for b in args.budgets.split(",") for s in args.seeds.split(",")
+    jobs = [(m, float(b), int(s), args.images, args.techniques) for b in args.budgets.split(",") for s in args.seeds.split(",")
             for m in args.methods.split(",") if (m, float(b), int(s)) not in done]
     for seed in {job[2] for job in jobs}:
         data_for(seed, args.images)  # prepared once, before the jobs read it
@@ -210,8 +227,9 @@ def main() -> None:
     plot(runs, out.with_suffix(".png"))
     text = table(runs)
     print(text)
-    if out.resolve() == (RESULTS / "time_to_accuracy.json").resolve():
-        print("README table updated" if update_readme(text, "time-to-accuracy") else "README has no time-to-accuracy markers")
+    if out.resolve() == (RESULTS / f"{name}.json").resolve():
+        marker = name.replace("_", "-")
+        print("README table updated" if update_readme(text, marker) else f"README has no {marker} markers")
 
 
 if __name__ == "__main__":

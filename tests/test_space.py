@@ -11,7 +11,7 @@ from pipeline.params import load_params
 from pipeline.search.space import Choice, FloatRange, IntRange
 from pipeline.train.augment import AUGMENTATIONS
 from pipeline.train.losses import LOSSES, REFUSED_LOSSES
-from pipeline.train.optim import LAMBDA_SCHEDULES, OPTIMIZERS, SCHEDULERS
+from pipeline.train.optim import LAMBDA_SCHEDULES, LR_SCALING, OPTIMIZERS, SCHEDULERS
 from tests.helpers import ROOT
 
 TABLE_OF_GENE = {
@@ -25,6 +25,7 @@ TABLE_OF_GENE = {
     "lambda_schedule": LAMBDA_SCHEDULES,
     "loss": LOSSES,
     "augment": AUGMENTATIONS,
+    "lr_scaling": LR_SCALING,
 }
 
 
@@ -55,7 +56,7 @@ def test_an_integer_mutation_always_moves_and_reaches_both_bounds():
 #: The speed runs' trainer techniques: in the catalog (and the speed-run recipe), off in the
 #: default space until the ablation benchmark says they pay (README, "Trainer techniques").
 NOT_YET_IN_THE_DEFAULT_SPACE = {"norm": {"batch_no_scale"}, "augment": {"flip_translate", "alternating_flip", "alternating_flip_translate"},
-                                "whiten": {True}, "tta": {True}}
+                                "whiten": {True}, "tta": {True}, "lr_scaling": {"linear", "sqrt"}}
 
 
 def test_every_offered_name_resolves_and_every_table_entry_is_offered():

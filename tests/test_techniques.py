@@ -146,3 +146,15 @@ def test_the_speed_run_recipe_joins_the_portfolio_for_colour_images_of_32_pixels
     last = portfolio(space, (3, 32, 32))[-1]
     # the default space does not offer the techniques yet: the recipe falls back to what it does
     assert (last["whiten"], last["tta"], last["norm"], last["activation"]) == (False, False, "batch", "gelu")
+
+
+@pytest.mark.parametrize("rule, factor", [("none", 1.0), ("linear", 4.0), ("sqrt", 2.0)])
+def test_the_learning_rate_follows_the_batch_size_by_its_rule(rule, factor):
+    from pipeline.train.optim import Schedule, make_optimizer
+
+    genome = {**default_genome(), "batch_size": 512, "lr": 0.01, "lr_scaling": rule, "optimizer": "sgd_nesterov",
+              "scheduler": "onecycle"}
+    optimizer = make_optimizer(genome, torch.nn.Linear(2, 2).parameters())
+    schedule = Schedule(genome, optimizer, 3, 10)
+    assert optimizer.param_groups[0]["max_lr"] == pytest.approx(0.01 * factor)
+    assert schedule.scheduler.total_steps == 30

@@ -17,7 +17,7 @@ from pipeline.nn.blocks import ACTIVATIONS, ATTENTION, HEADS, NORMS, POOLING
 from pipeline.search.space import Choice, FloatRange, IntRange
 from pipeline.train.augment import AUGMENTATIONS
 from pipeline.train.losses import LOSSES, REFUSED_LOSSES
-from pipeline.train.optim import LAMBDA_SCHEDULES, OPTIMIZERS, OPTIMIZERS_WITH_MOMENTUM, SCHEDULERS
+from pipeline.train.optim import LAMBDA_SCHEDULES, LR_SCALING, OPTIMIZERS, OPTIMIZERS_WITH_MOMENTUM, SCHEDULERS
 from pipeline.validation import Between, Number, OneOf, Section, fail, listed
 
 
@@ -64,6 +64,8 @@ GENE_CATALOG: dict[str, GeneDef] = {
     # training recipe
     "optimizer": GeneDef("name", "adamw", names=tuple(OPTIMIZERS)),
     "lr": GeneDef("float", 1e-3, 1e-6, 10.0),
+    "lr_scaling": GeneDef("name", "none", names=tuple(LR_SCALING),
+                          why="how the learning rate follows batch_size: lr x (batch/128) or x sqrt(batch/128)"),
     "momentum": GeneDef("float", 0.9, 0.0, 0.999, why="used by sgd_momentum, sgd_nesterov and rmsprop"),
     "weight_decay": GeneDef("float", 5e-4, 0.0, 1.0),
     "batch_size": GeneDef("int", 64, 1, 8192),

@@ -37,8 +37,30 @@ OPTIMIZERS = {
 OPTIMIZERS_WITH_MOMENTUM = ("sgd_momentum", "sgd_nesterov", "rmsprop")
 
 
+#: The batch size at which the `lr` gene is the learning rate under a scaling rule.
+REFERENCE_BATCH = 128
+
+#: How the learning rate follows the batch size (`lr_scaling` gene), as a factor of
+#: batch / REFERENCE_BATCH: linear for SGD (Goyal et al. 2017, "Accurate, large minibatch
+#: SGD"), square root for adaptive optimizers (Krizhevsky 2014; Malladi et al. 2022), none.
+LR_SCALING = {
+    "none": lambda ratio: 1.0,
+    "linear": lambda ratio: ratio,
+    "sqrt": lambda ratio: math.sqrt(ratio),
+}
+
+
+def effective_lr(genome: Mapping) -> float:
+    """The learning rate a genome trains with: `lr` scaled to its batch size by its rule."""
+    return genome["lr"] * LR_SCALING[genome["lr_scaling"]](genome["batch_size"] / REFERENCE_BATCH)
+
+
+def with_effective_lr(genome: Mapping) -> Mapping:
+    return genome if genome["lr_scaling"] == "none" else {**genome, "lr": effective_lr(genome)}
+
+
 def make_optimizer(genome: Mapping, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    return OPTIMIZERS[genome["optimizer"]](params, genome)
+    return OPTIMIZERS[genome["optimizer"]](params, with_effective_lr(genome))
 
 
 # Named lambda schedules: factor of the base lr as a function of progress in [0, 1].
@@ -113,7 +135,7 @@ class Schedule:
 
     def __init__(self, genome: Mapping, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int):
         factory, self.when = SCHEDULERS[genome["scheduler"]]
-        self.scheduler = factory(optimizer, genome, epochs, steps_per_epoch) if factory else None
+        self.scheduler = factory(optimizer, with_effective_lr(genome), epochs, steps_per_epoch) if factory else None
         self.total_steps = max(2, epochs * steps_per_epoch)
         self.steps = 0
 
