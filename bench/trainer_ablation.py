@@ -13,7 +13,9 @@ far, so the curves show accuracy against epochs and against time. The final mode
   (`-whiten`: no whitening stem, `-bn_no_scale`: learnable batch-norm scale,
   `-derandomized_flip`: random flips, `-translate`: no translation, `-tta`: one pass,
   `-label_smoothing`: none, `-gelu`: ReLU, `-max_pool_head`: global average pool);
-- `+ema`: the speed run with an EMA of the weights (decay 0.99).
+- `+ema`: the speed run with an EMA of the weights (decay 0.99);
+- `-translate-label_smoothing` (and with `-bn_no_scale` or `+ema`): the leaner recipes the
+  single removals point to, several techniques changed at once.
 
     python bench/trainer_ablation.py --epochs 8 --seeds 0,1,2
 
@@ -58,6 +60,9 @@ CHANGES: dict[str, dict] = {
     "-gelu": {"activation": "relu"},
     "-max_pool_head": {"global_pool": "avg"},
     "+ema": {"ema": 0.99},
+    "-translate-label_smoothing": {"augment": "alternating_flip", "label_smoothing": 0.0},
+    "-translate-label_smoothing-bn_no_scale": {"augment": "alternating_flip", "label_smoothing": 0.0, "norm": "batch"},
+    "-translate-label_smoothing+ema": {"augment": "alternating_flip", "label_smoothing": 0.0, "ema": 0.99},
 }
 VARIANTS = ("portfolio", *CHANGES)
 
