@@ -19,6 +19,8 @@ far, so the curves show accuracy against epochs and against time. The final mode
   single removals point to, several techniques changed at once;
 - `speed_run`: `pipeline.genome.portfolio.SPEED_RUN` for this input, the portfolio's recipe
   (the published one without translation, at batch 64).
+- `portfolio+batch_64`: the portfolio's best at the speed-run recipe's batch of 64 (how much of
+  the speed run's lead is its batch size).
 
     python bench/trainer_ablation.py --epochs 8 --seeds 0,1,2
 
@@ -72,12 +74,12 @@ CHANGES: dict[str, dict] = {
     "-translate-label_smoothing-bn_no_scale": {"augment": "alternating_flip", "label_smoothing": 0.0, "norm": "batch"},
     "-translate-label_smoothing+ema": {"augment": "alternating_flip", "label_smoothing": 0.0, "ema": 0.99},
 }
-VARIANTS = ("portfolio", *CHANGES, "speed_run")
+VARIANTS = ("portfolio", *CHANGES, "speed_run", "portfolio+batch_64")
 
 
 def genome_of(variant: str, input_shape) -> dict:
-    if variant == "portfolio":
-        return scaled(RECIPES[PORTFOLIO_RECIPE], input_shape)
+    if variant.startswith("portfolio"):
+        return {**scaled(RECIPES[PORTFOLIO_RECIPE], input_shape), **({"batch_size": 64} if "+batch_64" in variant else {})}
     if variant == "speed_run":
         return {**default_genome(), **speed_run(input_shape)}
     return {**default_genome(), **speed_run(input_shape), **PUBLISHED, **CHANGES[variant]}
