@@ -58,13 +58,13 @@ def train_final(genome: Mapping, data: PreparedData, epochs: int, seed: int, dev
 
 def _refit_worker(conn, genome: Mapping, data: PreparedData, epochs: int, seed: int, threads: int) -> None:
     """The refit on train + validation on `threads` CPU threads, in a spawned process; sends
-    ("model", the saved net), or ("failure", CandidateFailure) when it cannot be trained."""
+    ("model", the trained net's saved state_dict), or ("failure", CandidateFailure) when it cannot be trained."""
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
         model, _ = fit(genome, with_validation_in_training(data), epochs, seed, torch.device("cpu"))
         buffer = io.BytesIO()
-        torch.save(model, buffer)  # bytes, not torch's shared-memory handles, which die with this process
+        torch.save(model.state_dict(), buffer)  # bytes, not torch's shared-memory handles, which die with this process
         conn.send(("model", buffer.getvalue()))
     except CandidateFailure as failure:
         conn.send(("failure", failure))
@@ -88,7 +88,7 @@ def _selection_and_refit_side_by_side(genome: Mapping, data: PreparedData, epoch
     sender.close()  # the worker holds the only sending end: its death ends the pipe
     try:
         torch.set_num_threads(half)
-        _, selection = fit(genome, data, epochs, seed, torch.device("cpu"), on_epoch=on_epoch)
+        model, selection = fit(genome, data, epochs, seed, torch.device("cpu"), on_epoch=on_epoch)
         try:
             kind, value = receiver.recv()
         except EOFError:
@@ -96,7 +96,7 @@ def _selection_and_refit_side_by_side(genome: Mapping, data: PreparedData, epoch
             raise CandidateFailure("crashed", f"the refit process ended with exit code {worker.exitcode}") from None
         if kind == "failure":
             raise value
-        model = torch.load(io.BytesIO(value), weights_only=False)  # our own net, from our own process
+        model.load_state_dict(torch.load(io.BytesIO(value), weights_only=True))  # the selecting run's net, refit weights
     finally:
         torch.set_num_threads(threads)
         receiver.close()
