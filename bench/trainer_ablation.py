@@ -74,12 +74,14 @@ CHANGES: dict[str, dict] = {
     "-translate-label_smoothing-bn_no_scale": {"augment": "alternating_flip", "label_smoothing": 0.0, "norm": "batch"},
     "-translate-label_smoothing+ema": {"augment": "alternating_flip", "label_smoothing": 0.0, "ema": 0.99},
 }
+#: What each portfolio variant changes in the portfolio's best recipe.
+PORTFOLIO_CHANGES: dict[str, dict] = {"portfolio": {}, "portfolio+batch_64": {"batch_size": 64}}
 VARIANTS = ("portfolio", *CHANGES, "speed_run", "portfolio+batch_64")
 
 
 def genome_of(variant: str, input_shape) -> dict:
-    if variant.startswith("portfolio"):
-        return {**scaled(RECIPES[PORTFOLIO_RECIPE], input_shape), **({"batch_size": 64} if "+batch_64" in variant else {})}
+    if variant in PORTFOLIO_CHANGES:
+        return {**scaled(RECIPES[PORTFOLIO_RECIPE], input_shape), **PORTFOLIO_CHANGES[variant]}
     if variant == "speed_run":
         return {**default_genome(), **speed_run(input_shape)}
     return {**default_genome(), **speed_run(input_shape), **PUBLISHED, **CHANGES[variant]}
