@@ -24,8 +24,10 @@ and wall times are reported as measured. The JSON keeps every finished run, so a
 benchmark resumes where it was. Writes bench/results/time_to_accuracy.{json,png} and the
 README table between its markers. With `--techniques` the space also offers the speed runs'
 trainer techniques (`TECHNIQUES`), so the portfolio's speed-run recipe keeps them and the
-search can choose them; that run writes time_to_accuracy_techniques.{json,png} and its own
-README table.
+search can choose them; that run writes time_to_accuracy_techniques.{json,png}. A run with
+`--out` writes its own files; any file's README table is the one between the markers named
+after it (`time-to-accuracy-techniques` for time_to_accuracy_techniques.json), if the README
+has them. `--set key=value` changes params.yaml for every method of the run.
 
     python bench/time_to_accuracy.py --budgets 600,1200 --seeds 0,1,2
     python bench/time_to_accuracy.py --budgets 600 --seeds 0 --methods a,b2 --techniques
@@ -71,10 +73,17 @@ TECHNIQUES = {"norm": ["batch_no_scale"], "augment": ["flip_translate", "alterna
               "whiten": [False, True], "tta": [False, True], "ema": [0.0, 0.99], "lr_scaling": ["none", "linear", "sqrt"]}
 
 
-def params_for(method: str, total: float, seed: int, techniques: bool = False):
+def params_for(method: str, total: float, seed: int, techniques: bool = False, overrides: tuple = ()):
     """params.yaml with this budget, run on one core; the strategy and portfolio by method;
-    with `techniques`, the space offers the speed runs' techniques too."""
+    with `techniques`, the space offers the speed runs' techniques too; `overrides` are
+    (dotted key, YAML value) pairs set first, as `dvc exp run -S` would."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, value in overrides:
+        *path, leaf = key.split(".")
+        section = raw
+        for name in path:
+            section = section[name]
+        section[leaf] = yaml.safe_load(value)
     if techniques:
         for gene, values in TECHNIQUES.items():
             offered = raw["space"].get(gene, [])
@@ -99,14 +108,14 @@ def data_for(seed: int, images: int):
     return load_prepared(folder)
 
 
-def screened(params, problem, data, allowance: float) -> tuple[dict, float]:
+def screened(params, problem, data, allowance: float) -> tuple[dict, float, int]:
     """The portfolio's recipes at the search's fidelity (as many as `allowance` reference
-    seconds pay for, 0 = all): the best by validation, and the cost."""
+    seconds pay for, 0 = all): the best by validation, the cost and the trainings."""
     recipes = portfolio(params.space, data.input_shape)
     settings = params.search.model_copy(update={"algorithm": "random", "population": len(recipes), "generations": 0,
                                                 "max_cost": allowance, "options": {}})
     outcome = run_search(problem, settings, params.seed, warm_start=recipes, log=lambda m: None)
-    return outcome.best_genome, outcome.cost_spent
+    return outcome.best_genome, outcome.cost_spent, outcome.trained
 
 
 def final_model(genome: dict, params, data, left: float) -> tuple[torch.nn.Module, int]:
@@ -117,23 +126,24 @@ def final_model(genome: dict, params, data, left: float) -> tuple[torch.nn.Modul
     return model, plan.epochs
 
 
-def run_one(job: tuple[str, float, int, int, bool]) -> dict:
-    method, total, seed, images, techniques = job
+def run_one(job: tuple[str, float, int, int, bool, tuple]) -> dict:
+    method, total, seed, images, techniques, overrides = job
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     data = data_for(seed, images)
-    params = params_for(method, total, seed, techniques)
+    params = params_for(method, total, seed, techniques, overrides)
     problem = CNNProblem(params.space, data, max_params=params.search.max_params)
     started = time.perf_counter()
     if method in ("b", "b2"):
-        genome, spent = screened(params, problem, data, 0.0 if method == "b" else params.budget.search_allowance)
+        genome, spent, trained = screened(params, problem, data, 0.0 if method == "b" else params.budget.search_allowance)
         search_value, left = None, total if method == "b" else total - spent
-        spent = 0.0 if method == "b" else spent
+        spent, trained = (0.0, 0) if method == "b" else (spent, trained)
     else:
         warm = portfolio(params.space, data.input_shape) if params.search.portfolio else []
         outcome = run_search(problem, budgets.search_settings(params.search, params.budget), seed, warm_start=warm,
                              log=lambda m: None)
         genome, spent, search_value = outcome.best_genome, outcome.cost_spent, outcome.best_result.score
+        trained = outcome.trained
         left = total - spent
     search_seconds = time.perf_counter() - started
     model, epochs = final_model(genome, params, data, max(0.0, left))
@@ -141,7 +151,8 @@ def run_one(job: tuple[str, float, int, int, bool]) -> dict:
     logits = predict_logits(fused, data.test.images, torch.device("cpu"))
     seconds = time.perf_counter() - started
     return {"method": method, "budget": total, "seed": seed, "test_accuracy": float((logits.argmax(1) == data.test.labels).float().mean()),
-            "search_val_accuracy": search_value, "search_cost": round(spent, 3), "final_epochs": epochs,
+            "search_val_accuracy": search_value, "search_cost": round(spent, 3), "search_trainings": trained,
+            "final_epochs": epochs,
             "search_seconds": round(search_seconds, 1), "seconds": round(seconds, 1), "genome": genome}
 
 
@@ -206,6 +217,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one core each")
     parser.add_argument("--techniques", action="store_true", help="the space offers the speed runs' techniques too")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a params.yaml value for every method, e.g. search.incumbent_evaluations=1 (use with --out)")
     parser.add_argument("--out", default=None, help="default: bench/results/time_to_accuracy[_techniques].json")
     args = parser.parse_args()
     name = "time_to_accuracy_techniques" if args.techniques else "time_to_accuracy"
@@ -215,7 +228,8 @@ def main() -> None:
     out = Path(args.out)
     runs = json.loads(out.read_text())["runs"] if out.exists() else []
     done = {(r["method"], r["budget"], r["seed"]) for r in runs}
-    jobs = [(m, float(b), int(s), args.images, args.techniques) for b in args.budgets.split(",") for s in args.seeds.split(",")
+    overrides = tuple(tuple(item.split("=", 1)) for item in args.set)
+    jobs = [(m, float(b), int(s), args.images, args.techniques, overrides) for b in args.budgets.split(",") for s in args.seeds.split(",")
             for m in args.methods.split(",") if (m, float(b), int(s)) not in done]
     for seed in {job[2] for job in jobs}:
         data_for(seed, args.images)  # prepared once, before the jobs read it
@@ -223,13 +237,12 @@ def main() -> None:
         for row in pool.map(run_one, jobs):
             runs.append(row)
             print({k: v for k, v in row.items() if k != "genome"}, flush=True)
-            out.write_text(json.dumps({"images": args.images, "runs": runs}, indent=1) + "\n")
+            out.write_text(json.dumps({"images": args.images, "set": args.set, "runs": runs}, indent=1) + "\n")
     plot(runs, out.with_suffix(".png"))
     text = table(runs)
     print(text)
-    if out.resolve() == (RESULTS / f"{name}.json").resolve():
-        marker = name.replace("_", "-")
-        print("README table updated" if update_readme(text, marker) else f"README has no {marker} markers")
+    marker = out.stem.replace("_", "-")
+    print("README table updated" if update_readme(text, marker) else f"README has no {marker} markers")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from pipeline.deploy.export import EXPORTS, max_difference
 from pipeline.deploy.fusion import fuse_model
 from pipeline.genome.genome import default_genome
-from pipeline.genome.portfolio import portfolio, speed_run
+from pipeline.genome.portfolio import plainer, portfolio, speed_run
 from pipeline.nn.blocks import BatchNormNoScale, PatchWhitening
 from pipeline.nn.model import build_model
 from pipeline.params import load_params
+from pipeline.search.space import Choice, Space
 from pipeline.train.augment import alternating_flip, reflect_translate
 from pipeline.train.averaging import weight_average
 from pipeline.train.fit import fit
@@ -144,8 +145,19 @@ def test_the_speed_run_recipe_joins_the_portfolio_for_colour_images_of_32_pixels
     assert speed_run((1, 8, 8)) is None and speed_run((3, 16, 16)) is None
     assert len(portfolio(space, (3, 32, 32))) == len(portfolio(space, (1, 8, 8))) + 1
     last = portfolio(space, (3, 32, 32))[-1]
-    # the default space does not offer the techniques yet: the recipe falls back to what it does
+    # the default space does not offer the techniques: the recipe falls back to their plainer forms
     assert (last["whiten"], last["tta"], last["norm"], last["activation"]) == (False, False, "batch", "gelu")
+    assert last["augment"] == "flip"  # the alternating flip's plainer form, not the first option (none)
+
+
+def test_a_technique_falls_back_to_the_plainest_form_the_space_offers():
+    space = load_params(ROOT / "params.yaml").space
+    narrowed = Space(tuple((name, Choice(("none", "translate", "flip_translate")) if name == "augment" else gene)
+                           for name, gene in space.genes), space.conditions)
+    assert plainer({"augment": "alternating_flip_translate", "norm": "batch_no_scale"}, narrowed) == {
+        "augment": "flip_translate", "norm": "batch"}
+    # no plainer form offered (the random flip is not): the projection takes the first option
+    assert narrowed.project(plainer({**default_genome(), "augment": "alternating_flip"}, narrowed))["augment"] == "none"
 
 
 @pytest.mark.parametrize("rule, factor", [("none", 1.0), ("linear", 4.0), ("sqrt", 2.0)])

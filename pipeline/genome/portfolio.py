@@ -8,8 +8,9 @@ follows the input size (one halving stage per doubling above 8 px, two to four s
 augmentation the image kind (mirroring for colour photos, shifts for small or grey images,
 where a mirrored digit is another glyph); colour images of 32x32 and up also get the CIFAR-10
 speed runs' recipe (`SPEED_RUN`). The search proposes them first, projected into the user's
-space (a technique the space does not offer falls back to what it does) and repaired for the
-input shape, and spends the rest of its budget improving on them.
+space (a technique the space does not offer falls back to its plainer form, `PLAINER`, where
+the space offers that, else to the gene's first option) and repaired for the input shape, and
+spends the rest of its budget improving on them.
 """
 from __future__ import annotations
 
@@ -58,6 +59,27 @@ SPEED_RUN = dict(
     label_smoothing=0.2, augment="alternating_flip", tta=True)
 
 
+#: A technique's plainer form, for a space that does not offer the technique: in the default
+#: space the speed run mirrors its images at random instead of alternately (rather than not at
+#: all) and keeps the batch norm's scale.
+PLAINER: dict[str, dict] = {
+    "augment": {"alternating_flip_translate": "flip_translate", "flip_translate": "flip", "alternating_flip": "flip"},
+    "norm": {"batch_no_scale": "batch"},
+}
+
+
+def plainer(recipe: dict, space: Space) -> dict:
+    """The recipe with each technique `space` does not offer replaced by its plainest
+    offered form (`PLAINER`, followed as far as needed); other genes as they are."""
+    out = dict(recipe)
+    for gene, forms in PLAINER.items():
+        if gene not in space.names:
+            continue
+        while not space[gene].contains(out.get(gene)) and out.get(gene) in forms:
+            out[gene] = forms[out[gene]]
+    return out
+
+
 def speed_run(input_shape: Sequence[int]) -> dict | None:
     """The speed-run recipe for colour images of at least 32x32; None for other inputs."""
     channels, height, width = input_shape
@@ -83,7 +105,7 @@ def portfolio(space: Space, input_shape: Sequence[int]) -> list[dict]:
     if fast is not None:
         recipes.append({**default_genome(), **fast})
     for recipe in recipes:
-        genome = repair(space.project(recipe), space, input_shape)
+        genome = repair(space.project(plainer(recipe, space)), space, input_shape)
         key = tuple(sorted(genome.items()))
         if key not in seen:
             seen.add(key)
