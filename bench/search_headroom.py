@@ -66,10 +66,12 @@ def run_one(job: tuple[int, float, int, tuple]) -> dict:
         spent += result.cost or 0.0
         trainings.append({"generation": generation, "origin": origin, "score": None if result.failed else result.score,
                           "cost": round(result.cost or 0.0, 3), "spent": round(spent, 3), "seconds": round(result.seconds, 1)})
-    best = outcome.best_genome
+    best = genome_key(outcome.best_genome)
     return {"seed": seed, "allowance": allowance, "trainings": trainings,
-            "winner": "portfolio" if genome_key(best) in recipe_keys else "child",
-            "winner_score": outcome.best_result.score, "cost_spent": round(outcome.cost_spent, 3)}
+            "winner": "portfolio" if best in recipe_keys else "child",
+            "winner_score": outcome.best_result.score,
+            "winner_evaluations": sum(1 for _, _, result in outcome.history if genome_key(result.genome) == best),
+            "cost_spent": round(outcome.cost_spent, 3)}
 
 
 def best_of(run: dict, origin: str) -> float | None:
@@ -92,7 +94,7 @@ def table(runs: list[dict]) -> str:
             cells.append(f"{len(by[origin])}, {sum(t['cost'] for t in by[origin]):.0f}, "
                          + (f"{best:.4f}" if best is not None else "-"))
         lines.append(f"| {run['seed']} | " + " | ".join(cells) + f" | {better} | {run['winner']} ({run['winner_score']:.4f}"
-                     + (f", mean of {len(by['confirmation']) + 1}" if by["confirmation"] else "") + ") |")
+                     + (f", mean of {run['winner_evaluations']}" if run["winner_evaluations"] > 1 else "") + ") |")
     return "\n".join(lines) + "\n"
 
 
