@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -31,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.readme import update_readme  # noqa: E402
+from bench.recorded import parse_sets, publish, run_missing  # noqa: E402
 from bench.throughput import SHARED  # noqa: E402
 from bench.time_to_accuracy import data_for, params_for  # noqa: E402
 from pipeline.genome.portfolio import portfolio  # noqa: E402
@@ -142,22 +141,12 @@ def main() -> None:
     out = Path(args.out)
     runs = json.loads(out.read_text())["runs"] if out.exists() else []
     done = {(r["seed"], r["allowance"]) for r in runs}
-    overrides = tuple(tuple(item.split("=", 1)) for item in args.set)
-    jobs = [(int(s), args.allowance, args.images, overrides) for s in args.seeds.split(",")
+    jobs = [(int(s), args.allowance, args.images, parse_sets(args.set)) for s in args.seeds.split(",")
             if (int(s), args.allowance) not in done]
     for seed, _, images, _ in jobs:
         data_for(seed, images)  # prepared once, before the jobs read it
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for run in pool.map(run_one, jobs):
-            runs.append(run)
-            print({k: v for k, v in run.items() if k != "trainings"}, flush=True)
-            out.write_text(json.dumps({"images": args.images, "set": args.set, "runs": runs}, indent=1) + "\n")
-    plot(runs, out.with_suffix(".png"))
-    text = table(runs)
-    print(text)
-    marker = out.stem.replace("_", "-")
-    print("README table updated" if update_readme(text, marker) else f"README has no {marker} markers")
-
+    runs = run_missing(run_one, jobs, args.jobs, out, {"images": args.images, "set": args.set}, runs, "trainings")
+    publish(runs, out, plot, table)
 
 if __name__ == "__main__":
     main()

@@ -39,7 +39,6 @@ import json
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -48,7 +47,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.readme import update_readme  # noqa: E402
+from bench.recorded import parse_sets, publish, run_missing  # noqa: E402
 from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
 from pipeline.data.prepare import load_prepared, prepare, save_prepared  # noqa: E402
 from pipeline.data.settings import DataSettings  # noqa: E402
@@ -228,22 +227,13 @@ def main() -> None:
     out = Path(args.out)
     runs = json.loads(out.read_text())["runs"] if out.exists() else []
     done = {(r["method"], r["budget"], r["seed"]) for r in runs}
-    overrides = tuple(tuple(item.split("=", 1)) for item in args.set)
-    jobs = [(m, float(b), int(s), args.images, args.techniques, overrides) for b in args.budgets.split(",") for s in args.seeds.split(",")
+    changes = parse_sets(args.set)
+    jobs = [(m, float(b), int(s), args.images, args.techniques, changes) for b in args.budgets.split(",") for s in args.seeds.split(",")
             for m in args.methods.split(",") if (m, float(b), int(s)) not in done]
     for seed in {job[2] for job in jobs}:
         data_for(seed, args.images)  # prepared once, before the jobs read it
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for row in pool.map(run_one, jobs):
-            runs.append(row)
-            print({k: v for k, v in row.items() if k != "genome"}, flush=True)
-            out.write_text(json.dumps({"images": args.images, "set": args.set, "runs": runs}, indent=1) + "\n")
-    plot(runs, out.with_suffix(".png"))
-    text = table(runs)
-    print(text)
-    marker = out.stem.replace("_", "-")
-    print("README table updated" if update_readme(text, marker) else f"README has no {marker} markers")
-
+    runs = run_missing(run_one, jobs, args.jobs, out, {"images": args.images, "set": args.set}, runs, "genome")
+    publish(runs, out, plot, table)
 
 if __name__ == "__main__":
     main()
