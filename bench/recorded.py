@@ -19,6 +19,11 @@ def parse_sets(items: Sequence[str]) -> tuple:
     return tuple(tuple(item.split("=", 1)) for item in items)
 
 
+def recorded_runs(out: Path) -> list:
+    """The runs `out` holds (none when it does not exist yet)."""
+    return json.loads(out.read_text())["runs"] if out.exists() else []
+
+
 def run_missing(run_one: Callable, jobs: list, workers: int, out: Path, header: dict, runs: list, hidden: str) -> list:
     """Each job on its own process, `workers` at a time; every finished run is printed
     (less its `hidden` field) and written to `out` with `header` at once."""

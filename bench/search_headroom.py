@@ -7,7 +7,7 @@ the default search (params.yaml's strategy, portfolio first, the search's epochs
 candidate) find a candidate that scores better on the validation split than the portfolio's
 best recipe, and after how many reference seconds? On the same CIFAR-10 subsets and splits
 as time to accuracy, one core per seed, the search runs with `--allowance` reference seconds
-(its only stopping rule); every training is recorded with its origin (a portfolio recipe, an
+(its only stopping rule); every training is recorded with its origin (a portfolio recipe, a
 random sample filling the first generation up to `search.population`, an evolved child, or
 a confirmation of the incumbent with another seed), its validation accuracy and its
 predicted cost. Writes bench/results/search_headroom.{json,png} and the README table
@@ -21,8 +21,8 @@ name names the README markers, as in time to accuracy).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recorded import parse_sets, publish, run_missing  # noqa: E402
+from bench.recorded import parse_sets, publish, recorded_runs, run_missing  # noqa: E402
 from bench.throughput import SHARED  # noqa: E402
 from bench.time_to_accuracy import data_for, params_for  # noqa: E402
 from pipeline.genome.portfolio import portfolio  # noqa: E402
@@ -52,16 +52,16 @@ def run_one(job: tuple[int, float, int, tuple]) -> dict:
     data = data_for(seed, images)
     params = params_for("a", allowance, seed, overrides=overrides)
     problem = CNNProblem(params.space, data, max_params=params.search.max_params)
-    recipes = portfolio(params.space, data.input_shape)
-    recipe_keys = {genome_key(problem.repair(problem.space.project(g))) for g in recipes}
+    recipes = portfolio(params.space, data.input_shape)  # projected and repaired as the search proposes them
+    recipe_keys = {genome_key(g) for g in recipes}
     settings = params.search.model_copy(update={"max_cost": allowance})
     outcome = run_search(problem, settings, seed, warm_start=recipes, log=lambda m: None)
-    seen, spent, trainings = set(), 0.0, []
-    for generation, rung, result in outcome.history:
+    evaluations, spent, trainings = Counter(), 0.0, []
+    for generation, _, result in outcome.history:
         key = genome_key(result.genome)
-        origin = ("confirmation" if key in seen else "portfolio" if key in recipe_keys
+        origin = ("confirmation" if evaluations[key] else "portfolio" if key in recipe_keys
                   else "random" if generation == 0 else "child")
-        seen.add(key)
+        evaluations[key] += 1
         spent += result.cost or 0.0
         trainings.append({"generation": generation, "origin": origin, "score": None if result.failed else result.score,
                           "cost": round(result.cost or 0.0, 3), "spent": round(spent, 3), "seconds": round(result.seconds, 1)})
@@ -69,7 +69,7 @@ def run_one(job: tuple[int, float, int, tuple]) -> dict:
     return {"seed": seed, "allowance": allowance, "trainings": trainings,
             "winner": "portfolio" if best in recipe_keys else "child",
             "winner_score": outcome.best_result.score,
-            "winner_evaluations": sum(1 for _, _, result in outcome.history if genome_key(result.genome) == best),
+            "winner_evaluations": evaluations[best],
             "cost_spent": round(outcome.cost_spent, 3)}
 
 
@@ -139,7 +139,7 @@ def main() -> None:
     if not SHARED.exists():
         raise SystemExit(f"search_headroom: {SHARED} not found: this benchmark needs the shared CIFAR-10 archive")
     out = Path(args.out)
-    runs = json.loads(out.read_text())["runs"] if out.exists() else []
+    runs = recorded_runs(out)
     done = {(r["seed"], r["allowance"]) for r in runs}
     jobs = [(int(s), args.allowance, args.images, parse_sets(args.set)) for s in args.seeds.split(",")
             if (int(s), args.allowance) not in done]
@@ -147,6 +147,7 @@ def main() -> None:
         data_for(seed, images)  # prepared once, before the jobs read it
     runs = run_missing(run_one, jobs, args.jobs, out, {"images": args.images, "set": args.set}, runs, "trainings")
     publish(runs, out, plot, table)
+
 
 if __name__ == "__main__":
     main()

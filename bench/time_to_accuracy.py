@@ -35,7 +35,6 @@ has them. `--set key=value` changes params.yaml for every method of the run.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -47,7 +46,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.recorded import parse_sets, publish, run_missing  # noqa: E402
+from bench.recorded import parse_sets, publish, recorded_runs, run_missing  # noqa: E402
 from bench.throughput import SHARED, SHARED_SHA256  # noqa: E402
 from pipeline.data.prepare import load_prepared, prepare, save_prepared  # noqa: E402
 from pipeline.data.settings import DataSettings  # noqa: E402
@@ -225,7 +224,7 @@ def main() -> None:
     if not SHARED.exists():
         raise SystemExit(f"time_to_accuracy: {SHARED} not found: this benchmark needs the shared CIFAR-10 archive")
     out = Path(args.out)
-    runs = json.loads(out.read_text())["runs"] if out.exists() else []
+    runs = recorded_runs(out)
     done = {(r["method"], r["budget"], r["seed"]) for r in runs}
     changes = parse_sets(args.set)
     jobs = [(m, float(b), int(s), args.images, args.techniques, changes) for b in args.budgets.split(",") for s in args.seeds.split(",")
@@ -234,6 +233,7 @@ def main() -> None:
         data_for(seed, args.images)  # prepared once, before the jobs read it
     runs = run_missing(run_one, jobs, args.jobs, out, {"images": args.images, "set": args.set}, runs, "genome")
     publish(runs, out, plot, table)
+
 
 if __name__ == "__main__":
     main()
