@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 CORE := $(VENV)/.installed-core
 TEST := $(VENV)/.installed-test
+# Test files run side by side, one per core (a file's tests stay together, in order, on one
+# worker: the end-to-end modules share one DVC project). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
 
 .PHONY: repro test install install-test ui screenshots clean
 
@@ -30,7 +33,7 @@ repro: $(CORE)
 	PATH=$(BIN):$$PATH $(BIN)/dvc repro
 
 test: $(TEST)
-	PATH=$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ui: $(CORE)
 	@$(BIN)/python -c "import mlflow, yaml; e = mlflow.MlflowClient('sqlite:///$(CURDIR)/mlflow.db').get_experiment_by_name((yaml.safe_load(open('params.yaml')).get('mlflow') or {}).get('experiment', 'automl')); print('open http://127.0.0.1:5000/#/experiments/' + (e.experiment_id + '?workflowType=machine_learning' if e else ''))" 2>/dev/null || true
