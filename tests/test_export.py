@@ -185,6 +185,7 @@ def test_every_export_written_by_two_processes_has_the_same_bytes_and_the_umask_
         assert sorted(p.name for p in (tmp_path / folder).iterdir()) == names  # no temporary folder left
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert str(ROOT).encode() not in (tmp_path / "a" / name).read_bytes(), name  # nor the checkout's path
         assert (tmp_path / "a" / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 

@@ -24,6 +24,9 @@ META_KEY = "automl.json"
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
+ONNX_STACK_TRACE = "pkg.torch.onnx.stack_trace"
+
+
 def _batch_dim():
     return torch.export.Dim("batch", min=1, max=65536)
 
@@ -35,11 +38,21 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, meta:
         torch.onnx.export(model.eval(), (example,), str(tmp), input_names=["images"], output_names=["logits"],
                           dynamic_shapes={"x": {0: _batch_dim()}}, verbose=False, external_data=False)
         proto = onnx.load(str(tmp))
+        _drop_onnx_stack_traces(proto)
         entry = proto.metadata_props.add()
         entry.key, entry.value = META_KEY, json.dumps(meta)
         onnx.save(proto, str(tmp))
 
     atomic_write(path, write)
+
+
+def _drop_onnx_stack_traces(proto) -> None:
+    """Remove the exporter's per-node source stack traces: they hold this checkout's absolute
+    paths, so the same model would be other bytes from a clone elsewhere."""
+    for node in [*proto.graph.node, *(n for function in proto.functions for n in function.node)]:
+        kept = [prop for prop in node.metadata_props if prop.key != ONNX_STACK_TRACE]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
 
 
 def read_onnx_meta(path: Path) -> dict:
@@ -61,6 +74,8 @@ def load_onnx(path: Path) -> Runner:
 
 def export_pt2(model: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
     program = torch.export.export(model.eval(), (example,), dynamic_shapes={"x": {0: _batch_dim()}})
+    for node in program.graph.nodes:
+        node.meta.pop("stack_trace", None)  # absolute source paths: the bytes would depend on the checkout
     atomic_write(path, lambda tmp: torch.export.save(program, str(tmp), extra_files={META_KEY: json.dumps(meta)}))
 
 
